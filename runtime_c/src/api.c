@@ -1,0 +1,90 @@
+/* The public program API: load a decoded plan onto a device, check caller
+ * buffers against the signature, run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "device.h"
+#include "model.h"
+#include "status.h"
+
+struct ttp_program {
+  ttp_model* model; /* retained: the plan points into the archive */
+  ttp_plan plan;
+  const ttp_device_backend* backend;
+  void* executable;
+};
+
+ttp_status* ttp_program_load(ttp_model* model, const char* name, const char* device, ttp_program** out) {
+  *out = NULL;
+  if (!model) return ttp_make_status(TTP_INVALID_ARGUMENT, "model is NULL");
+  if (!device) device = "cpu";
+  const ttp_device_backend* backend = ttp_find_device(device);
+  if (!backend)
+    return ttp_make_status(TTP_NOT_FOUND, "no device '%s' in this runtime (available: cpu)", device);
+  uint32_t index = 0;
+  if (name) {
+    for (index = 0; index < model->n_programs; index++)
+      if (strcmp(model->program_names[index], name) == 0) break;
+    if (index == model->n_programs)
+      return ttp_make_status(TTP_NOT_FOUND, "no program '%s' in the archive (first is '%s')", name,
+                             model->program_names[0]);
+  }
+  ttp_program* p = calloc(1, sizeof *p);
+  if (!p) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory");
+  ttp_status* st = ttp_plan_decode(model, index, &p->plan);
+  if (!st) st = backend->prepare(&p->plan, &p->executable);
+  if (st) {
+    ttp_plan_free(&p->plan);
+    free(p);
+    return st;
+  }
+  ttp_model_retain(model);
+  p->model = model;
+  p->backend = backend;
+  *out = p;
+  return NULL;
+}
+
+void ttp_program_free(ttp_program* p) {
+  if (!p) return;
+  p->backend->release(p->executable);
+  ttp_plan_free(&p->plan);
+  ttp_model_free(p->model);
+  free(p);
+}
+
+const char* ttp_program_name(const ttp_program* p) { return p->plan.name; }
+size_t ttp_program_input_count(const ttp_program* p) { return p->plan.n_inputs; }
+size_t ttp_program_output_count(const ttp_program* p) { return p->plan.n_outputs; }
+size_t ttp_program_op_count(const ttp_program* p) { return p->plan.n_ops; }
+
+static ttp_tensor_info info(const ttp_plan* plan, const ttp_binding* b) {
+  const ttp_tensor* t = &plan->tensors[b->tensor];
+  return (ttp_tensor_info){b->name, t->dtype, t->rank, t->dims, t->nbytes};
+}
+
+ttp_tensor_info ttp_program_input(const ttp_program* p, size_t i) { return info(&p->plan, &p->plan.inputs[i]); }
+ttp_tensor_info ttp_program_output(const ttp_program* p, size_t i) { return info(&p->plan, &p->plan.outputs[i]); }
+
+static ttp_status* check_buffers(const ttp_plan* plan, const ttp_binding* sig, size_t expected,
+                                 const ttp_buffer* bufs, size_t count, const char* what) {
+  if (count != expected)
+    return ttp_make_status(TTP_INVALID_ARGUMENT, "program '%s' takes %zu %ss, got %zu", plan->name, expected, what, count);
+  for (size_t i = 0; i < count; i++) {
+    const ttp_tensor* t = &plan->tensors[sig[i].tensor];
+    if (bufs[i].size != t->nbytes)
+      return ttp_make_status(TTP_INVALID_ARGUMENT, "%s '%s' needs %zu bytes (%s, %u dims), got %zu",
+                             what, sig[i].name, t->nbytes, ttp_dtype_name(t->dtype), t->rank, bufs[i].size);
+    if (!bufs[i].data && t->nbytes)
+      return ttp_make_status(TTP_INVALID_ARGUMENT, "%s '%s' has a NULL buffer", what, sig[i].name);
+  }
+  return NULL;
+}
+
+ttp_status* ttp_program_run(ttp_program* p, const ttp_buffer* inputs, size_t n_in,
+                            const ttp_buffer* outputs, size_t n_out) {
+  if (!p) return ttp_make_status(TTP_INVALID_ARGUMENT, "program is NULL");
+  TTP_RETURN_IF_ERROR(check_buffers(&p->plan, p->plan.inputs, p->plan.n_inputs, inputs, n_in, "input"));
+  TTP_RETURN_IF_ERROR(check_buffers(&p->plan, p->plan.outputs, p->plan.n_outputs, outputs, n_out, "output"));
+  return p->backend->execute(p->executable, inputs, outputs);
+}

@@ -1,0 +1,272 @@
+/* Opening an archive: every byte is checked before it is trusted.
+ *
+ *   [header 80 B][program flatbuffer][msgpack metadata][pad][segment]...
+ *
+ * Order of checks: magic, format version (so an archive from a newer ttpack
+ * gets a version message rather than a corruption message), header hash,
+ * section bounds, section hashes, then the flatbuffer's segments and weights.
+ * Programs are decoded when loaded (program.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "schema_generated.h"
+#include "status.h"
+#include "xxhash64.h"
+
+#define BAD(...) ttp_make_status(TTP_INVALID_ARCHIVE, __VA_ARGS__)
+
+static uint64_t le64(const uint8_t* p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static uint16_t le16(const uint8_t* p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+
+/* [offset, offset + size) lies inside [0, limit). */
+static int range_ok(uint64_t offset, uint64_t size, uint64_t limit) {
+  return offset <= limit && size <= limit - offset;
+}
+
+static ttp_status* check_header(ttp_model* m) {
+  const uint8_t* h = m->data;
+  if (m->size < TTP_MAGIC_SIZE || memcmp(h, TTP_MAGIC, TTP_MAGIC_SIZE) != 0)
+    return BAD("not a ttpack archive (bad magic); expected a file written by 'ttpack build'");
+  if (m->size < 12) return BAD("archive truncated inside its header (%zu bytes)", m->size);
+  m->major = le16(h + 8);
+  m->minor = le16(h + 10);
+  if (m->major > TTP_FORMAT_MAJOR)
+    return ttp_make_status(TTP_INCOMPATIBLE,
+                           "archive format %u.%u needs a ttpack runtime that reads format %u.x; "
+                           "this runtime (%s) reads format %d.x: upgrade ttpack",
+                           m->major, m->minor, m->major, TTP_RUNTIME_VERSION, TTP_FORMAT_MAJOR);
+  if (m->major < TTP_FORMAT_MAJOR)
+    return ttp_make_status(TTP_INCOMPATIBLE,
+                           "archive format %u.%u is older than this runtime supports (%d.x); "
+                           "rebuild it with 'ttpack build'", m->major, m->minor, TTP_FORMAT_MAJOR);
+  if (m->size < TTP_HEADER_SIZE) return BAD("archive truncated inside its header (%zu bytes)", m->size);
+  uint32_t header_size;
+  memcpy(&header_size, h + 12, 4);
+  if (header_size != TTP_HEADER_SIZE) return BAD("header size %u, expected %d", header_size, TTP_HEADER_SIZE);
+  if (ttp_xxh64(h, 72) != le64(h + 72)) return ttp_make_status(TTP_INTEGRITY, "header checksum mismatch: the archive is corrupted");
+
+  static const char* names[2] = {"program", "metadata"};
+  const uint8_t* sec[2];
+  size_t sec_size[2];
+  for (int i = 0; i < 2; i++) {
+    uint64_t off = le64(h + 16 + 24 * i), size = le64(h + 24 + 24 * i), hash = le64(h + 32 + 24 * i);
+    if (off < TTP_HEADER_SIZE || !range_ok(off, size, m->size))
+      return BAD("%s section [%llu, +%llu) lies outside the %zu-byte file (truncated?)", names[i],
+                 (unsigned long long)off, (unsigned long long)size, m->size);
+    if (ttp_xxh64(m->data + off, size) != hash)
+      return ttp_make_status(TTP_INTEGRITY, "%s section checksum mismatch: the archive is corrupted", names[i]);
+    sec[i] = m->data + off;
+    sec_size[i] = size;
+  }
+  if (!ttp_fb_root(sec[0], sec_size[0], "TTPK", &m->root))
+    return BAD("program section is not a ttpack flatbuffer");
+  m->metadata = sec[1];
+  m->metadata_size = sec_size[1];
+  return NULL;
+}
+
+/* Shapes are verified the same way for weights and program tensors. */
+ttp_status* ttp_read_shape(const ttp_fb_vector* v, uint32_t* rank, int64_t dims[TTP_MAX_RANK],
+                           int64_t* numel);
+
+static ttp_status* check_weights(ttp_model* m) {
+  ttp_fb_vector segs, ws;
+  if (!ttp_fb_Archive_segments(&m->root, &segs) || !ttp_fb_Archive_weights(&m->root, &ws))
+    return BAD("segment or weight table out of bounds");
+  m->n_weights = ws.length;
+  m->weights = calloc(ws.length ? ws.length : 1, sizeof *m->weights);
+  if (!m->weights) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory reading %u weights", ws.length);
+
+  for (uint32_t i = 0; i < segs.length; i++) {
+    ttp_fb_table s;
+    uint64_t off, size, hash;
+    if (!ttp_fb_vector_table(&segs, i, &s) || !ttp_fb_Segment_offset(&s, &off) ||
+        !ttp_fb_Segment_size(&s, &size) || !ttp_fb_Segment_xxh64(&s, &hash))
+      return BAD("segment %u: table out of bounds", i);
+    if (off % TTP_SEGMENT_ALIGNMENT != 0)
+      return BAD("segment %u at offset %llu is not %d-byte aligned", i, (unsigned long long)off,
+                 TTP_SEGMENT_ALIGNMENT);
+    if (!range_ok(off, size, m->size))
+      return BAD("segment %u [%llu, +%llu) lies outside the %zu-byte file (truncated?)", i,
+                 (unsigned long long)off, (unsigned long long)size, m->size);
+    if (ttp_xxh64(m->data + off, size) != hash)
+      return ttp_make_status(TTP_INTEGRITY, "segment %u checksum mismatch: the archive's weights are corrupted", i);
+  }
+
+  for (uint32_t i = 0; i < ws.length; i++) {
+    ttp_fb_table w, s;
+    ttp_fb_string name;
+    ttp_fb_vector shape;
+    uint8_t dtype;
+    uint32_t seg;
+    uint64_t off, size, seg_off, seg_size;
+    ttp_weight* out = &m->weights[i];
+    if (!ttp_fb_vector_table(&ws, i, &w) || !ttp_fb_Weight_name(&w, &name) || !name.data ||
+        !ttp_fb_Weight_dtype(&w, &dtype) || !ttp_fb_Weight_shape(&w, &shape) ||
+        !ttp_fb_Weight_segment(&w, &seg) || !ttp_fb_Weight_offset(&w, &off) ||
+        !ttp_fb_Weight_size(&w, &size))
+      return BAD("weight %u: table out of bounds or missing its name", i);
+    out->name = name.data;
+    out->dtype = dtype;
+    size_t esize = ttp_dtype_size(dtype);
+    if (!esize) return ttp_make_status(TTP_UNSUPPORTED, "weight '%s' has element type %s, which this runtime cannot hold", name.data, ttp_dtype_name(dtype));
+    int64_t numel;
+    ttp_status* st = ttp_read_shape(&shape, &out->rank, out->dims, &numel);
+    if (st) return ttp_annotate(st, "weight '%s'", name.data);
+    if ((uint64_t)numel > SIZE_MAX / esize || (uint64_t)numel * esize != size)
+      return BAD("weight '%s' has %llu bytes, its shape needs %llu", name.data,
+                 (unsigned long long)size, (unsigned long long)numel * esize);
+    if (seg >= segs.length) return BAD("weight '%s' names segment %u of %u", name.data, seg, segs.length);
+    if (!ttp_fb_vector_table(&segs, seg, &s) || !ttp_fb_Segment_offset(&s, &seg_off) ||
+        !ttp_fb_Segment_size(&s, &seg_size))
+      return BAD("segment %u: table out of bounds", seg);
+    if (off % TTP_WEIGHT_ALIGNMENT != 0)
+      return BAD("weight '%s' at segment offset %llu is not %d-byte aligned", name.data,
+                 (unsigned long long)off, TTP_WEIGHT_ALIGNMENT);
+    if (!range_ok(off, size, seg_size))
+      return BAD("weight '%s' [%llu, +%llu) lies outside segment %u (%llu bytes)", name.data,
+                 (unsigned long long)off, (unsigned long long)size, seg, (unsigned long long)seg_size);
+    out->nbytes = (size_t)size;
+    out->data = m->data + seg_off + off;
+  }
+  return NULL;
+}
+
+static ttp_status* check_programs(ttp_model* m) {
+  ttp_fb_string target;
+  ttp_fb_vector progs;
+  if (!ttp_fb_Archive_target(&m->root, &target) || !target.data)
+    return BAD("archive names no target device");
+  m->target = target.data;
+  if (!ttp_fb_Archive_programs(&m->root, &progs)) return BAD("program table out of bounds");
+  if (progs.length == 0) return BAD("archive holds no programs");
+  m->n_programs = progs.length;
+  m->program_names = calloc(progs.length, sizeof *m->program_names);
+  if (!m->program_names) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory");
+  for (uint32_t i = 0; i < progs.length; i++) {
+    ttp_fb_table p;
+    ttp_fb_string name;
+    if (!ttp_fb_vector_table(&progs, i, &p) || !ttp_fb_Program_name(&p, &name) || !name.data)
+      return BAD("program %u: table out of bounds or missing its name", i);
+    m->program_names[i] = name.data;
+  }
+  return NULL;
+}
+
+static ttp_status* verify(ttp_model* m) {
+  TTP_RETURN_IF_ERROR(check_header(m));
+  TTP_RETURN_IF_ERROR(check_weights(m));
+  return check_programs(m);
+}
+
+static ttp_status* finish_open(ttp_model* m, ttp_model** out) {
+  ttp_status* st = verify(m);
+  if (st) {
+    ttp_model_free(m);
+    return st;
+  }
+  *out = m;
+  return NULL;
+}
+
+ttp_status* ttp_model_open_file(const char* path, ttp_model** out) {
+  *out = NULL;
+  if (!path) return ttp_make_status(TTP_INVALID_ARGUMENT, "path is NULL");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ttp_make_status(errno == ENOENT ? TTP_NOT_FOUND : TTP_IO_ERROR, "cannot open '%s': %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    int e = errno;
+    close(fd);
+    return ttp_make_status(TTP_IO_ERROR, "cannot stat '%s': %s", path, strerror(e));
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    close(fd);
+    return ttp_make_status(TTP_INVALID_ARGUMENT, "'%s' is not a regular file", path);
+  }
+  if (sb.st_size == 0) {
+    close(fd);
+    return BAD("'%s' is empty", path);
+  }
+  void* map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  close(fd);
+  if (map == MAP_FAILED) return ttp_make_status(TTP_IO_ERROR, "cannot map '%s': %s", path, strerror(e));
+  ttp_model* m = calloc(1, sizeof *m);
+  if (!m) {
+    munmap(map, (size_t)sb.st_size);
+    return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory");
+  }
+  atomic_init(&m->refs, 1);
+  m->mapping = map;
+  m->data = map;
+  m->size = (size_t)sb.st_size;
+  return ttp_annotate(finish_open(m, out), "%s", path);
+}
+
+ttp_status* ttp_model_open_memory(const void* data, size_t size, ttp_model** out) {
+  *out = NULL;
+  if (!data && size) return ttp_make_status(TTP_INVALID_ARGUMENT, "data is NULL");
+  if (size == 0) return BAD("archive is empty");
+  /* A private, page-aligned copy: the weights inside need their alignment,
+     and the caller's buffer may not outlive the model. */
+  void* copy = NULL;
+  if (posix_memalign(&copy, TTP_SEGMENT_ALIGNMENT, size) != 0)
+    return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory copying a %zu-byte archive", size);
+  memcpy(copy, data, size);
+  ttp_model* m = calloc(1, sizeof *m);
+  if (!m) {
+    free(copy);
+    return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory");
+  }
+  atomic_init(&m->refs, 1);
+  m->owned = copy;
+  m->data = copy;
+  m->size = size;
+  return finish_open(m, out);
+}
+
+void ttp_model_retain(ttp_model* m) { atomic_fetch_add(&m->refs, 1); }
+
+void ttp_model_free(ttp_model* m) {
+  if (!m || atomic_fetch_sub(&m->refs, 1) != 1) return;
+  if (m->mapping) munmap(m->mapping, m->size);
+  free(m->owned);
+  free(m->weights);
+  free(m->program_names);
+  free(m);
+}
+
+size_t ttp_model_program_count(const ttp_model* m) { return m->n_programs; }
+
+const char* ttp_model_program_name(const ttp_model* m, size_t i) {
+  return i < m->n_programs ? m->program_names[i] : NULL;
+}
+
+const char* ttp_model_target(const ttp_model* m) { return m->target; }
+
+void ttp_model_format_version(const ttp_model* m, uint16_t* major, uint16_t* minor) {
+  *major = m->major;
+  *minor = m->minor;
+}
+
+void ttp_model_metadata(const ttp_model* m, const void** data, size_t* size) {
+  *data = m->metadata;
+  *size = m->metadata_size;
+}

@@ -1,0 +1,28 @@
+/* CPU kernels: one check and one run function per op code.
+ *
+ * check runs once when a program is prepared: it verifies everything its run
+ * function relies on (input/output counts, dtypes, ranks, shapes, attribute
+ * values) and returns TTP_UNSUPPORTED or TTP_INVALID_ARCHIVE with a message
+ * naming the op otherwise. run cannot fail: it may assume check passed.
+ *
+ * data[i] is the buffer of plan tensor i (dense, row-major, at least 64-byte
+ * aligned for intermediates; weights and caller buffers may be less aligned).
+ */
+#ifndef TTP_CPU_KERNELS_H_
+#define TTP_CPU_KERNELS_H_
+
+#include "../program.h"
+#include "../status.h"
+
+typedef ttp_status* (*ttp_kernel_check_fn)(const ttp_plan* plan, const ttp_op* op);
+typedef void (*ttp_kernel_run_fn)(const ttp_plan* plan, const ttp_op* op, void* const* data);
+
+typedef struct ttp_cpu_kernel {
+  ttp_kernel_check_fn check;
+  ttp_kernel_run_fn run;
+} ttp_cpu_kernel;
+
+/* Indexed by enum ttp_op_code; every entry is non-NULL. */
+extern const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT];
+
+#endif /* TTP_CPU_KERNELS_H_ */

@@ -1,0 +1,24 @@
+/* The device seam. A backend turns a verified plan into something it can
+ * execute (allocating everything it needs up front) and executes it on
+ * caller buffers. The CPU backend lives in cpu/; a tt-metal backend would
+ * implement the same three functions. */
+#ifndef TTP_DEVICE_H_
+#define TTP_DEVICE_H_
+
+#include "program.h"
+
+typedef struct ttp_device_backend {
+  const char* name;
+  /* May reject the plan (TTP_UNSUPPORTED) naming the op and dtype. */
+  ttp_status* (*prepare)(const ttp_plan* plan, void** executable);
+  /* Buffers are verified by the caller: counts and sizes match the plan. */
+  ttp_status* (*execute)(void* executable, const ttp_buffer* inputs, const ttp_buffer* outputs);
+  void (*release)(void* executable);
+} ttp_device_backend;
+
+/* NULL when no backend has that name. */
+const ttp_device_backend* ttp_find_device(const char* name);
+
+extern const ttp_device_backend ttp_cpu_backend;
+
+#endif /* TTP_DEVICE_H_ */

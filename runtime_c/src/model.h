@@ -1,0 +1,50 @@
+/* An opened archive: verified header, sections, segments and weight table. */
+#ifndef TTP_MODEL_H_
+#define TTP_MODEL_H_
+
+#include <stdatomic.h>
+
+#include "flatbuffer.h"
+#include "program.h"
+
+/* Layout of the fixed header at offset 0 (little-endian). ttpack/archive/format.py
+   writes the same layout. */
+#define TTP_MAGIC "TTPACK\0\x1a"
+#define TTP_MAGIC_SIZE 8
+#define TTP_HEADER_SIZE 80
+#define TTP_SEGMENT_ALIGNMENT 4096 /* segments start on page boundaries */
+#define TTP_WEIGHT_ALIGNMENT 64    /* weights inside a segment */
+
+typedef struct ttp_weight {
+  const char* name;
+  int dtype;
+  uint32_t rank;
+  int64_t dims[TTP_MAX_RANK];
+  size_t nbytes;
+  const void* data;
+} ttp_weight;
+
+struct ttp_model {
+  atomic_int refs;
+  const uint8_t* data;     /* the whole archive */
+  size_t size;
+  void* mapping;           /* munmap on free, when opened from a file */
+  void* owned;             /* free on free, when opened from memory */
+  uint16_t major, minor;
+  const uint8_t* metadata;
+  size_t metadata_size;
+  ttp_fb_table root;       /* the program section's root table */
+  const char* target;
+  uint32_t n_programs;
+  const char** program_names;
+  uint32_t n_weights;
+  ttp_weight* weights;
+};
+
+void ttp_model_retain(ttp_model* model);
+
+/* Decodes and verifies program `index` of the model into *plan. */
+ttp_status* ttp_plan_decode(const ttp_model* model, uint32_t index, ttp_plan* plan);
+void ttp_plan_free(ttp_plan* plan);
+
+#endif /* TTP_MODEL_H_ */

@@ -1,0 +1,268 @@
+/* Decoding one program of a verified archive into a ttp_plan, checking
+ * every index, name and attribute, and the program's dataflow: inputs bound
+ * once, every tensor defined before use, weights matching their table
+ * entries. Per-op shape rules are checked by the device backend's kernels. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "schema_generated.h"
+#include "status.h"
+
+#define BAD(...) ttp_make_status(TTP_INVALID_ARCHIVE, __VA_ARGS__)
+
+size_t ttp_dtype_size(int dtype) {
+  switch (dtype) {
+    case TTP_DTYPE_FLOAT32:
+    case TTP_DTYPE_INT32:
+      return 4;
+    case TTP_DTYPE_BOOL:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+const char* ttp_dtype_name(int dtype) {
+  static const char* names[] = {"invalid", "float32", "float16", "bfloat16", "float64",
+                                "int8",    "int16",   "int32",   "int64",    "uint8",
+                                "uint16",  "uint32",  "uint64",  "bool",     "bfloat8_b",
+                                "bfloat4_b"};
+  return dtype >= 0 && dtype < (int)(sizeof names / sizeof *names) ? names[dtype] : "invalid";
+}
+
+ttp_status* ttp_read_shape(const ttp_fb_vector* v, uint32_t* rank, int64_t dims[TTP_MAX_RANK],
+                           int64_t* numel) {
+  if (v->length > TTP_MAX_RANK) return BAD("rank %u exceeds the maximum of %d", v->length, TTP_MAX_RANK);
+  int64_t n = 1;
+  for (uint32_t i = 0; i < v->length; i++) {
+    ttp_fb_vector_scalar(v, i, &dims[i]);
+    if (dims[i] < 0) return BAD("negative dimension %lld", (long long)dims[i]);
+    /* keep numel * 8 within int64 so byte sizes cannot overflow either */
+    if (dims[i] && n > (INT64_MAX / 8) / dims[i]) return BAD("shape has too many elements");
+    n *= dims[i];
+  }
+  *rank = v->length;
+  *numel = n;
+  return NULL;
+}
+
+/* A bump allocator: the plan's arrays share a few large blocks freed together. */
+typedef struct chunk {
+  struct chunk* next;
+  size_t used, cap;
+  _Alignas(16) unsigned char bytes[];
+} chunk;
+
+static void* arena_alloc(ttp_plan* plan, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  chunk* c = plan->storage;
+  if (!c || c->cap - c->used < n) {
+    size_t cap = n > 65536 ? n : 65536;
+    chunk* fresh = malloc(sizeof *fresh + cap);
+    if (!fresh) return NULL;
+    fresh->next = c;
+    fresh->used = 0;
+    fresh->cap = cap;
+    plan->storage = c = fresh;
+  }
+  void* p = c->bytes + c->used;
+  c->used += n;
+  memset(p, 0, n);
+  return p;
+}
+
+void ttp_plan_free(ttp_plan* plan) {
+  for (chunk* c = plan->storage; c;) {
+    chunk* next = c->next;
+    free(c);
+    c = next;
+  }
+  memset(plan, 0, sizeof *plan);
+}
+
+#define ALLOC(plan, ptr, count)                                                  \
+  do {                                                                           \
+    (ptr) = arena_alloc((plan), sizeof *(ptr) * ((count) ? (size_t)(count) : 1)); \
+    if (!(ptr)) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory decoding a program"); \
+  } while (0)
+
+static ttp_status* read_tensor(const ttp_model* m, const ttp_fb_table* t, uint32_t index, ttp_tensor* out) {
+  ttp_fb_vector shape;
+  uint8_t dtype, kind;
+  uint32_t weight;
+  if (!ttp_fb_TensorDesc_shape(t, &shape) || !ttp_fb_TensorDesc_dtype(t, &dtype) ||
+      !ttp_fb_TensorDesc_kind(t, &kind) || !ttp_fb_TensorDesc_weight(t, &weight))
+    return BAD("tensor %u: table out of bounds", index);
+  size_t esize = ttp_dtype_size(dtype);
+  if (!esize) return ttp_make_status(TTP_UNSUPPORTED, "tensor %u has element type %s, which this runtime cannot compute with", index, ttp_dtype_name(dtype));
+  TTP_RETURN_IF_ERROR(ttp_annotate(ttp_read_shape(&shape, &out->rank, out->dims, &out->numel), "tensor %u", index));
+  out->dtype = dtype;
+  out->nbytes = (size_t)out->numel * esize;
+  out->kind = kind;
+  if (kind > TTP_TENSOR_WEIGHT) return BAD("tensor %u has unknown kind %u", index, kind);
+  if (kind == TTP_TENSOR_WEIGHT) {
+    if (weight >= m->n_weights) return BAD("tensor %u names weight %u of %u", index, weight, m->n_weights);
+    const ttp_weight* w = &m->weights[weight];
+    if (w->dtype != out->dtype || w->rank != out->rank ||
+        memcmp(w->dims, out->dims, sizeof(int64_t) * out->rank) != 0)
+      return BAD("tensor %u does not match the type of weight '%s'", index, w->name);
+    out->weight_data = w->data;
+  }
+  return NULL;
+}
+
+static ttp_status* read_bindings(ttp_plan* plan, const ttp_fb_vector* v, const char* what,
+                                 ttp_binding** out) {
+  ALLOC(plan, *out, v->length);
+  for (uint32_t i = 0; i < v->length; i++) {
+    ttp_fb_table b;
+    ttp_fb_string name;
+    uint32_t tensor;
+    if (!ttp_fb_vector_table(v, i, &b) || !ttp_fb_Binding_name(&b, &name) || !name.data ||
+        !ttp_fb_Binding_tensor(&b, &tensor))
+      return BAD("%s %u: table out of bounds or unnamed", what, i);
+    if (tensor >= plan->n_tensors) return BAD("%s '%s' names tensor %u of %u", what, name.data, tensor, plan->n_tensors);
+    (*out)[i] = (ttp_binding){name.data, tensor};
+  }
+  return NULL;
+}
+
+static ttp_status* read_indices(ttp_plan* plan, const ttp_fb_vector* v, const uint32_t** out) {
+  uint32_t* idx;
+  ALLOC(plan, idx, v->length);
+  for (uint32_t i = 0; i < v->length; i++) {
+    ttp_fb_vector_scalar(v, i, &idx[i]);
+    if (idx[i] >= plan->n_tensors) return BAD("names tensor %u of %u", idx[i], plan->n_tensors);
+  }
+  *out = idx;
+  return NULL;
+}
+
+static int find_op(const char* name) {
+  for (int i = 0; i < TTP_OP_COUNT; i++)
+    if (strcmp(ttp_op_defs[i].name, name) == 0) return i;
+  return -1;
+}
+
+static ttp_status* read_attrs(ttp_plan* plan, const ttp_fb_vector* v, ttp_op* op) {
+  for (uint32_t i = 0; i < v->length; i++) {
+    ttp_fb_table a;
+    ttp_fb_string name;
+    ttp_fb_vector ints, floats;
+    if (!ttp_fb_vector_table(v, i, &a) || !ttp_fb_Attribute_name(&a, &name) || !name.data ||
+        !ttp_fb_Attribute_ints(&a, &ints) || !ttp_fb_Attribute_floats(&a, &floats))
+      return BAD("attribute %u: table out of bounds or unnamed", i);
+    int slot = -1;
+    for (int s = 0; s < TTP_MAX_ATTRS && ttp_op_defs[op->code].attrs[s]; s++)
+      if (strcmp(ttp_op_defs[op->code].attrs[s], name.data) == 0) slot = s;
+    if (slot < 0)
+      return ttp_make_status(TTP_UNSUPPORTED, "unknown attribute '%s' (archive from a newer ttpack?)", name.data);
+    ttp_attr* at = &op->attrs[slot];
+    if (at->present) return BAD("attribute '%s' given twice", name.data);
+    int64_t* iv;
+    double* fv;
+    ALLOC(plan, iv, ints.length);
+    ALLOC(plan, fv, floats.length);
+    for (uint32_t k = 0; k < ints.length; k++) ttp_fb_vector_scalar(&ints, k, &iv[k]);
+    for (uint32_t k = 0; k < floats.length; k++) ttp_fb_vector_scalar(&floats, k, &fv[k]);
+    *at = (ttp_attr){true, ints.length, floats.length, iv, fv};
+  }
+  return NULL;
+}
+
+static ttp_status* read_op(ttp_plan* plan, const ttp_fb_table* t, uint32_t index, ttp_op* op) {
+  ttp_fb_string name, loc;
+  ttp_fb_vector ins, outs, attrs;
+  if (!ttp_fb_Operation_op(t, &name) || !name.data || !ttp_fb_Operation_location(t, &loc) ||
+      !ttp_fb_Operation_inputs(t, &ins) || !ttp_fb_Operation_outputs(t, &outs) ||
+      !ttp_fb_Operation_attributes(t, &attrs))
+    return BAD("operation %u: table out of bounds or missing its op name", index);
+  op->location = loc.data ? loc.data : "";
+  op->code = find_op(name.data);
+  if (op->code < 0)
+    return ttp_make_status(TTP_UNSUPPORTED,
+                           "operation %u '%s' (%s) is not known to this runtime (%s); "
+                           "upgrade the runtime or rebuild the archive with a matching ttpack",
+                           index, name.data, op->location, TTP_RUNTIME_VERSION);
+  op->n_inputs = ins.length;
+  op->n_outputs = outs.length;
+  ttp_status* st = read_indices(plan, &ins, &op->inputs);
+  if (!st) st = read_indices(plan, &outs, &op->outputs);
+  if (!st) st = read_attrs(plan, &attrs, op);
+  return st ? ttp_annotate(st, "operation %u '%s' (%s)", index, name.data, op->location) : NULL;
+}
+
+/* Dataflow: each input tensor bound exactly once by the signature, each
+   intermediate produced exactly once and before any use, inputs and weights
+   never overwritten, outputs defined. */
+static ttp_status* check_dataflow(ttp_plan* plan) {
+  uint8_t* defined;
+  ALLOC(plan, defined, plan->n_tensors);
+  for (uint32_t i = 0; i < plan->n_inputs; i++) {
+    uint32_t t = plan->inputs[i].tensor;
+    if (plan->tensors[t].kind != TTP_TENSOR_INPUT)
+      return BAD("input '%s' is bound to tensor %u, which is not an input", plan->inputs[i].name, t);
+    if (defined[t]) return BAD("tensor %u is bound to two inputs", t);
+    defined[t] = 1;
+  }
+  for (uint32_t t = 0; t < plan->n_tensors; t++) {
+    if (plan->tensors[t].kind == TTP_TENSOR_WEIGHT) defined[t] = 1;
+    if (plan->tensors[t].kind == TTP_TENSOR_INPUT && !defined[t]) return BAD("input tensor %u is not in the signature", t);
+  }
+  for (uint32_t i = 0; i < plan->n_ops; i++) {
+    const ttp_op* op = &plan->ops[i];
+    for (uint32_t k = 0; k < op->n_inputs; k++)
+      if (!defined[op->inputs[k]])
+        return BAD("operation %u '%s' reads tensor %u before it is computed", i, ttp_op_defs[op->code].name, op->inputs[k]);
+    for (uint32_t k = 0; k < op->n_outputs; k++) {
+      uint32_t t = op->outputs[k];
+      if (plan->tensors[t].kind != TTP_TENSOR_INTERMEDIATE || defined[t])
+        return BAD("operation %u '%s' writes tensor %u, which is an input, a weight or already computed", i, ttp_op_defs[op->code].name, t);
+      defined[t] = 1;
+    }
+  }
+  for (uint32_t i = 0; i < plan->n_outputs; i++)
+    if (!defined[plan->outputs[i].tensor]) return BAD("output '%s' is never computed", plan->outputs[i].name);
+  return NULL;
+}
+
+static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
+  ttp_fb_vector progs, tensors, ins, outs, ops;
+  ttp_fb_table p;
+  ttp_fb_Archive_programs(&m->root, &progs);
+  if (!ttp_fb_vector_table(&progs, index, &p) || !ttp_fb_Program_tensors(&p, &tensors) ||
+      !ttp_fb_Program_inputs(&p, &ins) || !ttp_fb_Program_outputs(&p, &outs) ||
+      !ttp_fb_Program_operations(&p, &ops))
+    return BAD("program table out of bounds");
+  plan->name = m->program_names[index];
+  plan->n_tensors = tensors.length;
+  plan->n_ops = ops.length;
+  plan->n_inputs = ins.length;
+  plan->n_outputs = outs.length;
+  ALLOC(plan, plan->tensors, tensors.length);
+  ALLOC(plan, plan->ops, ops.length);
+  for (uint32_t i = 0; i < tensors.length; i++) {
+    ttp_fb_table t;
+    if (!ttp_fb_vector_table(&tensors, i, &t)) return BAD("tensor %u: table out of bounds", i);
+    TTP_RETURN_IF_ERROR(read_tensor(m, &t, i, &plan->tensors[i]));
+  }
+  TTP_RETURN_IF_ERROR(read_bindings(plan, &ins, "input", &plan->inputs));
+  TTP_RETURN_IF_ERROR(read_bindings(plan, &outs, "output", &plan->outputs));
+  for (uint32_t i = 0; i < ops.length; i++) {
+    ttp_fb_table t;
+    if (!ttp_fb_vector_table(&ops, i, &t)) return BAD("operation %u: table out of bounds", i);
+    TTP_RETURN_IF_ERROR(read_op(plan, &t, i, &plan->ops[i]));
+  }
+  return check_dataflow(plan);
+}
+
+ttp_status* ttp_plan_decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
+  memset(plan, 0, sizeof *plan);
+  ttp_status* st = decode(m, index, plan);
+  if (st) {
+    ttp_plan_free(plan);
+    return ttp_annotate(st, "program '%s'", m->program_names[index]);
+  }
+  return NULL;
+}

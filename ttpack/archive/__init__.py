@@ -1,0 +1,1 @@
+"""The .ttpack archive: format, writer and reader."""

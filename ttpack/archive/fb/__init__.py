@@ -1,0 +1,1 @@
+"""flatc-generated builders and readers for ttpack.fbs."""

@@ -1,0 +1,111 @@
+"""The compiler's IR: a program of TTNN-level ops over typed values.
+
+A Program is a straight-line list of ops in execution order. Values are
+produced by exactly one op, or are program inputs, or are constants (weights
+and literals, which carry their data). Passes are functions Program -> Program
+(ttpack/compiler/passes.py); ops are checked against the registry when built.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import ops as registry
+from .types import TensorType
+
+_ids = itertools.count()
+
+
+class Value:
+    """An SSA value. Constants hold `data`; `weight_name` marks user weights."""
+
+    __slots__ = ("type", "id", "data", "weight_name")
+
+    def __init__(self, type: TensorType, data: np.ndarray | None = None, weight_name: str | None = None):
+        self.type = type
+        self.id = next(_ids)
+        self.data = data
+        self.weight_name = weight_name
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+    def __repr__(self) -> str:
+        kind = f" weight={self.weight_name!r}" if self.weight_name else (" const" if self.is_constant else "")
+        return f"%{self.id}:{self.type}{kind}"
+
+
+def constant(array: np.ndarray, weight_name: str | None = None) -> Value:
+    array = np.ascontiguousarray(array)
+    return Value(TensorType(array.shape, array.dtype.name), array, weight_name)
+
+
+@dataclass
+class Op:
+    name: str
+    inputs: list[Value]
+    attrs: dict[str, tuple]
+    outputs: list[Value]
+    location: str = ""
+
+    def __repr__(self) -> str:
+        attrs = "".join(f" {k}={list(v)}" for k, v in self.attrs.items())
+        return f"{', '.join(map(repr, self.outputs))} = {self.name}({', '.join(f'%{v.id}' for v in self.inputs)}){attrs}"
+
+
+def make_op(name: str, inputs: list[Value], attrs: dict | None = None, location: str = "") -> Op:
+    """Builds an op, inferring its output types with the registry's shape rule."""
+    attrs = {k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in (attrs or {}).items()}
+    out_types = registry.infer(name, [v.type for v in inputs], attrs)
+    return Op(name, list(inputs), attrs, [Value(t) for t in out_types], location)
+
+
+@dataclass
+class Program:
+    name: str
+    inputs: list[tuple[str, Value]]  # the signature, in order
+    outputs: list[tuple[str, Value]]
+    ops: list[Op] = field(default_factory=list)
+
+    def constants(self) -> list[Value]:
+        """Constant values the program reads, in first-use order, deduplicated."""
+        seen: dict[int, Value] = {}
+        for op in self.ops:
+            for v in op.inputs:
+                if v.is_constant:
+                    seen.setdefault(v.id, v)
+        for _, v in self.outputs:
+            if v.is_constant:
+                seen.setdefault(v.id, v)
+        return list(seen.values())
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            counts[op.name] = counts.get(op.name, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def __str__(self) -> str:
+        lines = [f"program {self.name}("
+                 + ", ".join(f"{n}: %{v.id}:{v.type}" for n, v in self.inputs) + ")"]
+        lines += [f"  {op!r}" for op in self.ops]
+        lines.append("  return " + ", ".join(f"{n}=%{v.id}" for n, v in self.outputs))
+        return "\n".join(lines)
+
+
+def interpret(program: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Runs a program with the registry's numpy references (a test oracle)."""
+    env: dict[int, np.ndarray] = {v.id: np.asarray(x) for (_, v), x in zip(program.inputs, inputs)}
+
+    def get(v: Value) -> np.ndarray:
+        return v.data if v.is_constant else env[v.id]
+
+    for op in program.ops:
+        results = registry.evaluate(op.name, [get(v) for v in op.inputs], op.attrs)
+        for v, r in zip(op.outputs, results):
+            env[v.id] = r
+    return [get(v) for _, v in program.outputs]

@@ -1,0 +1,170 @@
+"""Compiler passes: each is a function Program -> Program.
+
+PIPELINE lists them in order. Passes never mutate their input program's op
+list; they return a program with a new one (values and constants are shared).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from . import ops as registry
+from .ir import Op, Program, Value, constant
+from .types import broadcast_shapes
+
+# Folding never grows a constant past this unless its inputs were as large:
+# broadcasting a scalar into a big tensor is cheaper to do at run time than
+# to store.
+FOLD_GROWTH_LIMIT = 64 * 1024
+
+
+def _replace_uses(program: Program, ops: list[Op], mapping: dict[int, Value]) -> Program:
+    def sub(v: Value) -> Value:
+        while v.id in mapping:
+            v = mapping[v.id]
+        return v
+
+    new_ops = [Op(op.name, [sub(v) for v in op.inputs], op.attrs, op.outputs, op.location) for op in ops]
+    return Program(program.name, program.inputs, [(n, sub(v)) for n, v in program.outputs], new_ops)
+
+
+def simplify(program: Program) -> Program:
+    """Removes no-op data movement and merges chains of it:
+    identity reshape/permute/repeat, reshape of reshape, permute of permute."""
+    producer: dict[int, Op] = {}
+    mapping: dict[int, Value] = {}
+    kept: list[Op] = []
+
+    def resolve(v: Value) -> Value:
+        while v.id in mapping:
+            v = mapping[v.id]
+        return v
+
+    for op in program.ops:
+        op = Op(op.name, [resolve(v) for v in op.inputs], op.attrs, op.outputs, op.location)
+        x = op.inputs[0] if op.inputs else None
+        out = op.outputs[0]
+        if op.name in ("reshape", "repeat") and x.type.shape == out.type.shape:
+            mapping[out.id] = x
+            continue
+        if op.name == "permute" and list(op.attrs["perm"]) == list(range(x.type.rank)):
+            mapping[out.id] = x
+            continue
+        src = producer.get(x.id) if x is not None else None
+        if op.name == "reshape" and src is not None and src.name == "reshape":
+            op = Op("reshape", [src.inputs[0]], op.attrs, op.outputs, op.location)
+        elif op.name == "permute" and src is not None and src.name == "permute":
+            inner, outer = src.attrs["perm"], op.attrs["perm"]
+            perm = tuple(inner[p] for p in outer)
+            if list(perm) == list(range(len(perm))):
+                mapping[out.id] = src.inputs[0]
+                continue
+            op = Op("permute", [src.inputs[0]], {"perm": perm}, op.outputs, op.location)
+        for v in op.outputs:
+            producer[v.id] = op
+        kept.append(op)
+    return dce(_replace_uses(program, kept, mapping))
+
+
+def fold_broadcasts(program: Program) -> Program:
+    """TTNN's eltwise ops broadcast their operands, so a repeat that only
+    feeds broadcasting ops need not be materialized."""
+    producer = {v.id: op for op in program.ops for v in op.outputs}
+    new_ops = []
+    for op in program.ops:
+        if op.name in registry.BROADCASTING:
+            inputs = list(op.inputs)
+            for i, v in enumerate(inputs):
+                src = producer.get(v.id)
+                if src is None or src.name != "repeat":
+                    continue
+                trial = inputs[:i] + [src.inputs[0]] + inputs[i + 1:]
+                try:
+                    same = broadcast_shapes(*(t.type.shape for t in trial)) == op.outputs[0].type.shape
+                except ValueError:
+                    same = False
+                if same:
+                    inputs = trial
+            op = Op(op.name, inputs, op.attrs, op.outputs, op.location)
+        new_ops.append(op)
+    return dce(Program(program.name, program.inputs, program.outputs, new_ops))
+
+
+def _folded_name(op: Op) -> str | None:
+    names = [v.weight_name for v in op.inputs if v.weight_name]
+    return f"{'+'.join(names)}:{op.name}" if names else None
+
+
+def fold_constants(program: Program) -> Program:
+    """Evaluates ops whose inputs are all constants (weights included) at
+    build time with the registry's numpy reference."""
+    mapping: dict[int, Value] = {}
+    kept = []
+    for op in program.ops:
+        inputs = [mapping.get(v.id, v) for v in op.inputs]
+        if all(v.is_constant for v in inputs):
+            in_bytes = sum(v.type.nbytes for v in inputs)
+            if all(o.type.nbytes <= max(in_bytes, FOLD_GROWTH_LIMIT) for o in op.outputs):
+                results = registry.evaluate(op.name, [v.data for v in inputs], op.attrs)
+                folded = Op(op.name, inputs, op.attrs, op.outputs)
+                for out, data in zip(op.outputs, results):
+                    mapping[out.id] = constant(data.astype(out.type.dtype, copy=False), _folded_name(folded))
+                continue
+        kept.append(Op(op.name, inputs, op.attrs, op.outputs, op.location))
+    return dce(_replace_uses(program, kept, mapping))
+
+
+def dedupe_constants(program: Program) -> Program:
+    """One copy of each distinct constant (same dtype, shape and bytes);
+    named user weights are kept apart so each keeps its name."""
+    first: dict[tuple, Value] = {}
+    mapping: dict[int, Value] = {}
+    for v in program.constants():
+        if v.weight_name:
+            continue
+        key = (v.type, hashlib.sha256(np.ascontiguousarray(v.data).tobytes()).digest())
+        if key in first:
+            mapping[v.id] = first[key]
+        else:
+            first[key] = v
+    return _replace_uses(program, program.ops, mapping)
+
+
+def dce(program: Program) -> Program:
+    """Drops ops none of whose outputs reach a program output."""
+    live = {v.id for _, v in program.outputs}
+    kept = []
+    for op in reversed(program.ops):
+        if any(v.id in live for v in op.outputs):
+            kept.append(op)
+            live.update(v.id for v in op.inputs)
+    return Program(program.name, program.inputs, program.outputs, kept[::-1])
+
+
+def verify(program: Program) -> Program:
+    """Re-checks every op against its shape rule and that values are defined
+    before use: a pass that breaks the program fails here, at build time."""
+    defined = {v.id for _, v in program.inputs}
+    for op in program.ops:
+        for v in op.inputs:
+            if not v.is_constant and v.id not in defined:
+                raise AssertionError(f"{op!r} reads %{v.id} before it is defined")
+        expected = registry.infer(op.name, [v.type for v in op.inputs], op.attrs)
+        if expected != [v.type for v in op.outputs]:
+            raise AssertionError(f"{op!r}: shape rule gives {expected}")
+        defined.update(v.id for v in op.outputs)
+    for name, v in program.outputs:
+        if not v.is_constant and v.id not in defined:
+            raise AssertionError(f"output {name} is never computed")
+    return program
+
+
+PIPELINE = [simplify, fold_broadcasts, fold_constants, simplify, dedupe_constants, verify]
+
+
+def run_pipeline(program: Program, passes=PIPELINE) -> Program:
+    for p in passes:
+        program = p(program)
+    return program

@@ -1,0 +1,1 @@
+"""Frontends: framework programs -> ttpack IR."""
