@@ -1,0 +1,135 @@
+"""The samples end to end, as a user runs them: CLI build/inspect/run, the
+Python runtime, and the C program on the same archive."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+
+SAMPLES = ["jax_mlp", "jax_sincos"]
+
+
+def _spec(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "samples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ttpack_spec()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("samples")
+    paths = {}
+    for name in SAMPLES:
+        path = out / f"{name}.ttpack"
+        proc = run_cli("build", ROOT / "samples" / f"{name}.py", "-o", path)
+        assert "verified against jax" in proc.stderr, proc.stderr
+        paths[name] = path
+    return paths
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_build_writes_one_file_and_reports_progress(built, name):
+    path = built[name]
+    assert path.is_file()
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}")] == []
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_python_runtime_matches_jax(built, name):
+    import ttpack.runtime as rt
+    from ttpack.verify import framework_outputs
+
+    spec = _spec(name)
+    model = rt.load(built[name])
+    got = model(*spec.example_inputs)
+    got = list(got) if isinstance(got, tuple) else [got]
+    for g, w in zip(got, framework_outputs(spec)):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_cli_run_and_c_program_agree_with_jax(built, name, tmp_path, ttpack_run_exe):
+    from ttpack.verify import framework_outputs
+
+    spec = _spec(name)
+    import ttpack.runtime as rt
+
+    model = rt.load(built[name])
+    args = []
+    for s, x in zip(model.inputs, spec.example_inputs):
+        np.save(tmp_path / f"{s.name}.npy", np.asarray(x))
+        args += ["--input", f"{s.name}={tmp_path / f'{s.name}.npy'}"]
+    run_cli("run", built[name], *args, "--output", tmp_path / "out.npz")
+    cli_out = np.load(tmp_path / "out.npz")
+    want = framework_outputs(spec)
+    for s, w in zip(model.outputs, want):
+        np.testing.assert_allclose(cli_out[s.name], w, rtol=1e-5, atol=1e-6)
+
+    c_args = []
+    for s in model.inputs:
+        c_args += ["-i", f"{s.name}={tmp_path / f'{s.name}.npy'}"]
+    outdir = tmp_path / "c_out"
+    outdir.mkdir()
+    proc = subprocess.run([ttpack_run_exe, built[name], *c_args, "-o", outdir],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for s, w in zip(model.outputs, want):
+        np.testing.assert_allclose(np.load(outdir / f"{s.name}.npy"), w, rtol=1e-5, atol=1e-6)
+        # the C program and the Python bindings run the same kernels: identical bits
+        np.testing.assert_array_equal(np.load(outdir / f"{s.name}.npy"), cli_out[s.name])
+
+
+def test_c_program_prints_signature(built, ttpack_run_exe):
+    proc = subprocess.run([ttpack_run_exe, built["jax_mlp"]], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "input  x: float32[8, 64]" in proc.stdout
+    assert "output output: float32[8, 10]" in proc.stdout
+
+
+def test_inspect_text_and_json(built):
+    text = run_cli("inspect", built["jax_mlp"]).stdout
+    assert "input  x: float32[8, 64]" in text
+    assert "dense1.kernel: float32[64, 128]" in text
+    assert "ops after compilation" in text and "ops as lowered" in text
+    doc = json.loads(run_cli("inspect", built["jax_mlp"], "--json").stdout)
+    assert doc["metadata"]["source"]["framework"] == "jax"
+    assert doc["metadata"]["producer"] == "ttpack"
+    assert {w["name"] for w in doc["weights"]} >= {"dense1.kernel", "dense2.kernel"}
+    ops = [op["op"] for op in doc["programs"][0]["ops"]]
+    assert ops.count("matmul") == 2 and "exp" in ops
+
+
+def test_run_with_random_inputs(built):
+    out = run_cli("run", built["jax_mlp"], "--random-inputs").stdout
+    assert "output: float32[8, 10]" in out
+
+
+def test_run_reports_missing_inputs(built):
+    proc = run_cli("run", built["jax_mlp"], check=False)
+    assert proc.returncode != 0
+    assert "takes inputs" in proc.stderr and "--random-inputs" in proc.stderr
+
+
+def test_build_rejects_file_without_spec(tmp_path):
+    bad = tmp_path / "nospec.py"
+    bad.write_text("x = 1\n")
+    proc = run_cli("build", bad, "-o", tmp_path / "x.ttpack", check=False)
+    assert proc.returncode != 0 and "ttpack_spec" in proc.stderr
+    assert not (tmp_path / "x.ttpack").exists()
+
+
+def test_readme_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    test_command = readme[1].strip()
+    assert "pytest" in test_command
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+    assert "ttpack build samples/jax_mlp.py" in readme[0]

@@ -1,0 +1,197 @@
+"""The `ttpack` command: build, inspect and run archives."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Package JAX models into .ttpack archives and run them.")
+
+
+def _fail(message: str, code: int = 1):
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _load_spec(path: Path):
+    """Imports a samples/*.py-style file and calls its ttpack_spec()."""
+    if not path.is_file():
+        _fail(f"{path} does not exist")
+    spec = importlib.util.spec_from_file_location(f"ttpack_model_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent.resolve()))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    if not hasattr(module, "ttpack_spec"):
+        _fail(f"{path} defines no ttpack_spec(); it must return ttpack.BuildSpec(fn=..., example_inputs=..., "
+              f"params=...) (see README, 'Model files')")
+    return module.ttpack_spec()
+
+
+@app.command()
+def build(
+    model_file: Path = typer.Argument(..., help="Python file defining ttpack_spec() -> ttpack.BuildSpec"),
+    output: Path = typer.Option(..., "-o", "--output", help="archive to write (.ttpack)"),
+    target: str = typer.Option("cpu", help="device to build for"),
+    option: List[str] = typer.Option([], "--option", "-O", help="compile option KEY=VALUE (true/false)"),
+    verify: bool = typer.Option(True, help="run the archive on the example inputs and compare with the framework"),
+):
+    """Compile a model file into one .ttpack archive."""
+    from .build_api import BuildError, build as build_archive
+    from .frontends.stablehlo import UnsupportedOpsError
+
+    spec = _load_spec(model_file)
+    options = dict(spec.options)
+    for item in option:
+        key, _, value = item.partition("=")
+        options[key] = value.lower() in ("1", "true", "yes", "on")
+    try:
+        path = build_archive(spec.fn, spec.example_inputs, output=output, params=spec.params,
+                             options=options, target=target, name=spec.name,
+                             progress=lambda msg: typer.echo(f"[ttpack] {msg}", err=True))
+    except (BuildError, UnsupportedOpsError) as e:
+        _fail(str(e))
+    if verify:
+        from .verify import compare_with_framework
+
+        report = compare_with_framework(path, spec)
+        if report is None:
+            typer.echo("[ttpack] verify skipped: example inputs are shapes, not values", err=True)
+        else:
+            typer.echo(f"[ttpack] verified against {report['framework']} on the example inputs: "
+                       f"max abs error {report['max_abs_error']:.3g}", err=True)
+
+
+@app.command()
+def inspect(
+    archive: Path = typer.Argument(..., help="a .ttpack archive"),
+    as_json: bool = typer.Option(False, "--json", help="print everything as JSON"),
+    ops: bool = typer.Option(False, "--ops", help="list every operation"),
+):
+    """Show an archive's programs, signatures, ops, weights and metadata."""
+    from .archive.format import ArchiveFormatError
+    from .archive.reader import read_archive
+
+    try:
+        c = read_archive(archive)
+    except (ArchiveFormatError, OSError) as e:
+        _fail(f"{archive}: {e}")
+    if as_json:
+        doc = {"format": [c.header.major, c.header.minor], "size": c.size, "target": c.target,
+               "metadata": c.metadata, "programs": c.programs, "weights": c.weights, "segments": c.segments}
+        typer.echo(json.dumps(doc, indent=2, default=str))
+        return
+    meta = c.metadata
+    src = meta.get("source", {})
+    typer.echo(f"{archive}: ttpack archive format {c.header.major}.{c.header.minor}, {c.size:,} bytes")
+    typer.echo(f"  built by {meta.get('producer')} {meta.get('producer_version')} from "
+               f"{src.get('framework')} {src.get('framework_version')} ({src.get('function')})")
+    typer.echo(f"  target {c.target}, options {meta.get('options')}")
+    lowered = meta.get("compile", {}).get("programs", {})
+    for p in c.programs:
+        typer.echo(f"program {p['name']}: {len(p['ops'])} ops, {p['tensors']} tensors")
+        for kind in ("inputs", "outputs"):
+            for t in p[kind]:
+                typer.echo(f"  {kind[:-1]:6} {t['name']}: {t['dtype']}{t['shape']}")
+        counts: dict[str, int] = {}
+        for op in p["ops"]:
+            counts[op["op"]] = counts.get(op["op"], 0) + 1
+        before = lowered.get(p["name"], {}).get("op_counts_lowered", {})
+        typer.echo(f"  ops after compilation: {_counts(counts)}")
+        if before:
+            typer.echo(f"  ops as lowered:        {_counts(before)}")
+        if ops:
+            for i, op in enumerate(p["ops"]):
+                attrs = " ".join(f"{k}={v}" for k, v in op["attrs"].items())
+                typer.echo(f"    {i:4} {op['op']}({', '.join(map(str, op['inputs']))}) -> "
+                           f"{', '.join(map(str, op['outputs']))} {attrs}  @ {op['location']}")
+    total = sum(w["size"] for w in c.weights)
+    typer.echo(f"weights: {len(c.weights)}, {total:,} bytes")
+    for w in c.weights[:20]:
+        typer.echo(f"  {w['name']}: {w['dtype']}{w['shape']}")
+    if len(c.weights) > 20:
+        typer.echo(f"  ... {len(c.weights) - 20} more (--json lists all)")
+
+
+def _counts(counts: dict) -> str:
+    total = sum(counts.values())
+    return f"{total} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})"
+
+
+def _parse_inputs(items: List[str], specs) -> dict:
+    named, positional = {}, []
+    for item in items:
+        name, sep, file = item.partition("=")
+        if sep:
+            named[name] = np.load(file)
+        else:
+            positional.append(np.load(item))
+    for spec, arr in zip([s for s in specs if s.name not in named], positional):
+        named[spec.name] = arr
+    return named
+
+
+@app.command()
+def run(
+    archive: Path = typer.Argument(..., help="a .ttpack archive"),
+    input: List[str] = typer.Option([], "--input", "-i", help="NAME=FILE.npy (or FILE.npy in order)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write outputs to this .npz"),
+    random_inputs: bool = typer.Option(False, "--random-inputs", help="feed seeded random inputs"),
+    program: Optional[str] = typer.Option(None, help="program to run (default: the first)"),
+    device: str = typer.Option("cpu", help="device to run on"),
+    repeat: int = typer.Option(1, help="run this many times and report the best time"),
+):
+    """Run an archive on inputs from .npy files (or random ones) on the CPU device."""
+    from . import runtime as rt
+
+    try:
+        model = rt.load(archive, device=device)
+        prog = model.program(program) if program else model.program(model.programs[0])
+        if random_inputs:
+            rng = np.random.default_rng(0)
+            inputs = {s.name: _random(rng, s) for s in prog.inputs}
+        else:
+            inputs = _parse_inputs(input, prog.inputs)
+        if not inputs and prog.inputs:
+            _fail(f"program '{prog.name}' takes inputs {prog.inputs}; pass --input NAME=FILE.npy or --random-inputs")
+        best = float("inf")
+        for _ in range(max(repeat, 1)):
+            t0 = time.perf_counter()
+            outs = prog.run(inputs)
+            best = min(best, time.perf_counter() - t0)
+    except rt.TTPackError as e:
+        _fail(str(e))
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(f"ran {prog.name} on {device}: best of {max(repeat, 1)} {best * 1e3:.3f} ms")
+    for name, arr in outs.items():
+        typer.echo(f"  {name}: {arr.dtype}{list(arr.shape)}  mean {arr.astype(np.float64).mean():.6g}")
+    if output:
+        np.savez(output, **outs)
+        typer.echo(f"wrote {output}")
+
+
+def _random(rng, spec):
+    if spec.dtype == np.bool_:
+        return rng.random(spec.shape) < 0.5
+    if spec.dtype.kind == "i":
+        return rng.integers(0, 10, spec.shape, dtype=spec.dtype)
+    return rng.standard_normal(spec.shape).astype(spec.dtype)
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()
