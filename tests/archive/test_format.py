@@ -1,0 +1,132 @@
+"""Archive properties: deterministic, atomic, aligned, named, self-describing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ttpack
+from conftest import ROOT
+from ttpack.archive import format as fmt
+from ttpack.archive.reader import read_archive
+
+
+def _mlp(params, x):
+    h = jnp.maximum(x @ params["layers"][0]["w"] + params["layers"][0]["b"], 0)
+    return h @ params["layers"][1]["w"].T  # the transpose is folded at build time
+
+
+def _params(rng):
+    return {"layers": [{"w": rng.standard_normal((8, 16)).astype(np.float32),
+                        "b": rng.standard_normal(16).astype(np.float32)},
+                       {"w": rng.standard_normal((4, 16)).astype(np.float32)}]}
+
+
+def test_same_inputs_give_byte_identical_archives(tmp_path, rng):
+    params = _params(rng)
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    a = ttpack.build(_mlp, [x], params=params, output=tmp_path / "a.ttpack")
+    b = ttpack.build(_mlp, [x], params=params, output=tmp_path / "b.ttpack")
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_weights_are_named_by_pytree_path_aligned_and_folded(tmp_path, rng):
+    params = _params(rng)
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    path = ttpack.build(_mlp, [x], params=params, output=tmp_path / "m.ttpack")
+    c = read_archive(path)
+    names = {w["name"]: w for w in c.weights}
+    assert "layers.0.w" in names and names["layers.0.w"]["shape"] == [8, 16]
+    # layers.1.w is only used transposed: the archive stores the folded transpose
+    folded = [n for n in names if n.startswith("layers.1.w")]
+    assert folded == ["layers.1.w:permute"] and names[folded[0]]["shape"] == [16, 4]
+    ops = [op["op"] for op in c.programs[0]["ops"]]
+    assert "permute" not in ops
+    data = path.read_bytes()
+    for s in c.segments:
+        assert s["offset"] % fmt.SEGMENT_ALIGNMENT == 0
+    for w in c.weights:
+        assert w["offset"] % fmt.WEIGHT_ALIGNMENT == 0
+    w = names["layers.0.w"]
+    start = c.segments[0]["offset"] + w["offset"]
+    stored = np.frombuffer(data[start:start + w["size"]], np.float32).reshape(8, 16)
+    np.testing.assert_array_equal(stored, params["layers"][0]["w"])
+    kinds = {m["name"]: m["kind"] for m in c.metadata["weights"]}
+    assert kinds["layers.0.w"] == "parameter" and kinds["layers.1.w:permute"] == "folded"
+
+
+def test_metadata_describes_the_build(tmp_path, rng):
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    path = ttpack.build(_mlp, [x], params=_params(rng), output=tmp_path / "m.ttpack")
+    meta = read_archive(path).metadata
+    assert meta["producer"] == "ttpack" and meta["producer_version"] == ttpack.__version__
+    assert meta["source"]["framework"] == "jax" and meta["source"]["function"] == "_mlp"
+    assert meta["target"] == "cpu" and meta["format"] == [fmt.FORMAT_MAJOR, fmt.FORMAT_MINOR]
+    assert meta["options"] == {"fold_constants": True, "simplify": True}
+    (prog,) = meta["programs"]
+    assert prog["inputs"] == [{"name": "x", "shape": [2, 8], "dtype": "float32"}]
+    assert prog["outputs"] == [{"name": "output", "shape": [2, 4], "dtype": "float32"}]
+    lowered = meta["compile"]["programs"]["main"]["op_counts_lowered"]
+    assert sum(lowered.values()) > sum(prog["op_counts"].values())
+
+
+def test_compile_options_have_visible_effects(tmp_path, rng):
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    params = _params(rng)
+    path = ttpack.build(_mlp, [x], params=params, output=tmp_path / "m.ttpack",
+                        options={"fold_constants": False})
+    ops = [op["op"] for op in read_archive(path).programs[0]["ops"]]
+    assert "permute" in ops  # the weight transpose now runs at run time
+    import ttpack.runtime as rt
+
+    want = np.maximum(x @ params["layers"][0]["w"] + params["layers"][0]["b"], 0) @ params["layers"][1]["w"].T
+    np.testing.assert_allclose(rt.load(path)(x), want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ttpack.build_api.BuildError, match="unknown compile option"):
+        ttpack.build(_mlp, [x], params=params, output=tmp_path / "n.ttpack", options={"fast": True})
+
+
+def test_failed_write_leaves_previous_archive_untouched(tmp_path, rng, monkeypatch):
+    from ttpack.archive import writer
+
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    path = ttpack.build(_mlp, [x], params=_params(rng), output=tmp_path / "m.ttpack")
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer.os, "fsync", boom)
+    with pytest.raises(KeyboardInterrupt):
+        ttpack.build(_mlp, [x * 2], params=_params(rng), output=path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ttpack"]
+
+
+def test_unsupported_target_and_framework_errors(tmp_path, rng):
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    with pytest.raises(ttpack.build_api.BuildError, match="target 'n150'.*not supported"):
+        ttpack.build(_mlp, [x], params=_params(rng), output=tmp_path / "m.ttpack", target="n150")
+    assert not (tmp_path / "m.ttpack").exists()
+
+
+def test_shape_dtype_struct_inputs(tmp_path, rng):
+    import jax
+
+    import ttpack.runtime as rt
+
+    params = _params(rng)
+    x = rng.standard_normal((3, 8)).astype(np.float32)
+    path = ttpack.build(_mlp, [jax.ShapeDtypeStruct((3, 8), jnp.float32)], params=params,
+                        output=tmp_path / "m.ttpack")
+    want = np.maximum(x @ params["layers"][0]["w"] + params["layers"][0]["b"], 0) @ params["layers"][1]["w"].T
+    np.testing.assert_allclose(rt.load(path)(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_generated_files_match_schema_and_registry():
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_schema.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
