@@ -206,8 +206,7 @@ def build_metadata(programs: list[Program], weights: WeightTable, info: dict) ->
     ]
     meta["weights"] = [
         {"name": n, "shape": list(v.type.shape), "dtype": v.type.dtype, "nbytes": v.type.nbytes,
-         "kind": "parameter" if v.weight_name and ":" not in v.weight_name else
-                 ("folded" if v.weight_name else "constant")}
+         "kind": "folded" if v.folded else ("parameter" if v.weight_name else "constant")}
         for v, n in zip(weights.values, weights.names)
     ]
     return msgpack.packb(meta, use_bin_type=True)

@@ -20,15 +20,18 @@ _ids = itertools.count()
 
 
 class Value:
-    """An SSA value. Constants hold `data`; `weight_name` marks user weights."""
+    """An SSA value. Constants hold `data`; `weight_name` names user weights
+    (and constants folded from them); `folded` marks build-time results."""
 
-    __slots__ = ("type", "id", "data", "weight_name")
+    __slots__ = ("type", "id", "data", "weight_name", "folded")
 
-    def __init__(self, type: TensorType, data: np.ndarray | None = None, weight_name: str | None = None):
+    def __init__(self, type: TensorType, data: np.ndarray | None = None, weight_name: str | None = None,
+                 folded: bool = False):
         self.type = type
         self.id = next(_ids)
         self.data = data
         self.weight_name = weight_name
+        self.folded = folded
 
     @property
     def is_constant(self) -> bool:
@@ -39,9 +42,9 @@ class Value:
         return f"%{self.id}:{self.type}{kind}"
 
 
-def constant(array: np.ndarray, weight_name: str | None = None) -> Value:
+def constant(array: np.ndarray, weight_name: str | None = None, folded: bool = False) -> Value:
     array = np.ascontiguousarray(array)
-    return Value(TensorType(array.shape, array.dtype.name), array, weight_name)
+    return Value(TensorType(array.shape, array.dtype.name), array, weight_name, folded)
 
 
 @dataclass

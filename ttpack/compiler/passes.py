@@ -110,7 +110,8 @@ def fold_constants(program: Program) -> Program:
                 results = registry.evaluate(op.name, [v.data for v in inputs], op.attrs)
                 folded = Op(op.name, inputs, op.attrs, op.outputs)
                 for out, data in zip(op.outputs, results):
-                    mapping[out.id] = constant(data.astype(out.type.dtype, copy=False), _folded_name(folded))
+                    mapping[out.id] = constant(data.astype(out.type.dtype, copy=False), _folded_name(folded),
+                                               folded=True)
                 continue
         kept.append(Op(op.name, inputs, op.attrs, op.outputs, op.location))
     return dce(_replace_uses(program, kept, mapping))

@@ -1,0 +1,67 @@
+"""The C runtime built with AddressSanitizer and UndefinedBehaviorSanitizer:
+valid archives run cleanly, and corrupted ones are rejected without a
+single memory error or undefined operation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ttpack
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="needs cmake")
+
+
+@pytest.fixture(scope="module")
+def asan_run(tmp_path_factory):
+    build = tmp_path_factory.mktemp("asan")
+    cfg = subprocess.run(["cmake", "-S", ROOT / "runtime_c", "-B", build, "-DTTP_SANITIZE=ON",
+                          "-DCMAKE_BUILD_TYPE=Debug"], capture_output=True, text=True)
+    assert cfg.returncode == 0, cfg.stdout + cfg.stderr
+    make = subprocess.run(["cmake", "--build", build, "--target", "ttpack-run", "-j2"],
+                          capture_output=True, text=True)
+    assert make.returncode == 0, make.stdout + make.stderr
+    return build / "ttpack-run"
+
+
+def _model(params, x, ids):
+    h = jnp.tanh(x @ params["w"] + params["b"])
+    return h.sum(axis=1) * (ids > 2), jnp.concatenate([h, x[:, :5]], axis=0).max(axis=0)
+
+
+def _run(exe, *args):
+    env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_sanitized_runtime_on_valid_and_corrupted_archives(asan_run, tmp_path, rng):
+    params = {"w": rng.standard_normal((6, 5)).astype(np.float32),
+              "b": rng.standard_normal(5).astype(np.float32)}
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    ids = rng.integers(0, 5, (4,)).astype(np.int32)
+    path = ttpack.build(_model, [x, ids], params=params, output=tmp_path / "m.ttpack")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "ids.npy", ids)
+    out = tmp_path / "out"
+    out.mkdir()
+    ok = _run(asan_run, path, "-i", f"x={tmp_path / 'x.npy'}", "-i", f"ids={tmp_path / 'ids.npy'}", "-o", out)
+    assert ok.returncode == 0, ok.stderr
+    import ttpack.runtime as rt
+
+    want = rt.load(path)(x, ids)
+    np.testing.assert_array_equal(np.load(out / "output_0.npy"), want[0])
+
+    data = path.read_bytes()
+    positions = sorted(set(np.linspace(0, len(data) - 1, 48).astype(int)) | set(range(0, 80, 5)))
+    for i, pos in enumerate(positions):
+        for kind, corrupt in (("trunc", data[:pos]), ("flip", data[:pos] + bytes([data[pos] ^ 0x5A]) + data[pos + 1:])):
+            bad = tmp_path / f"{kind}{i}.ttpack"
+            bad.write_bytes(corrupt)
+            proc = _run(asan_run, bad)
+            assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, (kind, pos, proc.stderr)
+            assert proc.returncode >= 0, (kind, pos, proc.returncode)
