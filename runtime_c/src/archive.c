@@ -65,7 +65,10 @@ static ttp_status* check_header(ttp_model* m) {
   size_t sec_size[2];
   for (int i = 0; i < 2; i++) {
     uint64_t off = le64(h + 16 + 24 * i), size = le64(h + 24 + 24 * i), hash = le64(h + 32 + 24 * i);
-    if (off < TTP_HEADER_SIZE || !range_ok(off, size, m->size))
+    if (off < TTP_HEADER_SIZE)
+      return BAD("%s section starts at offset %llu, inside the %d-byte header", names[i],
+                 (unsigned long long)off, TTP_HEADER_SIZE);
+    if (!range_ok(off, size, m->size))
       return BAD("%s section [%llu, +%llu) lies outside the %zu-byte file (truncated?)", names[i],
                  (unsigned long long)off, (unsigned long long)size, m->size);
     if (ttp_xxh64(m->data + off, size) != hash)

@@ -90,6 +90,25 @@ bool ttp_fb_read_vector(const ttp_fb_table* t, unsigned slot, unsigned elem_size
   return pos == 0 || open_vector(t->buf, t->size, pos, elem_size, out);
 }
 
+/* FlatBuffers strings are UTF-8; names flow into error messages and
+   language bindings, so malformed sequences are rejected here. */
+static bool valid_utf8(const uint8_t* s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    uint8_t c = s[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (!len || len > n - i) return false;
+    uint32_t cp = len == 1 ? c : (uint32_t)(c & (0x7F >> len));
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 bool ttp_fb_read_string(const ttp_fb_table* t, unsigned slot, ttp_fb_string* out) {
   size_t pos;
   ttp_fb_vector v;
@@ -100,6 +119,7 @@ bool ttp_fb_read_string(const ttp_fb_table* t, unsigned slot, ttp_fb_string* out
   if (!open_vector(t->buf, t->size, pos, 1, &v) || v.length >= t->size - v.pos) return false;
   const char* s = (const char*)t->buf + v.pos;
   if (s[v.length] != '\0' || memchr(s, '\0', v.length) != NULL) return false;
+  if (!valid_utf8((const uint8_t*)s, v.length)) return false;
   *out = (ttp_fb_string){s, v.length};
   return true;
 }

@@ -47,10 +47,14 @@ def read_archive(source: str | Path | bytes) -> ArchiveContents:
     if program[4:8] != fmt.FILE_IDENTIFIER:
         raise fmt.ArchiveFormatError("program section is not a ttpack flatbuffer")
     try:
+        meta = msgpack.unpackb(metadata, raw=False)
+    except Exception as e:
+        raise fmt.ArchiveFormatError(f"metadata section is not valid msgpack ({type(e).__name__}: {e})") from None
+    try:
         root = fb.Archive.GetRootAs(program, 0)
         contents = ArchiveContents(
             header=h,
-            metadata=msgpack.unpackb(metadata, raw=False),
+            metadata=meta,
             target=root.Target().decode(),
             programs=[_program(root.Programs(i)) for i in range(root.ProgramsLength())],
             weights=[_weight(root.Weights(i)) for i in range(root.WeightsLength())],
