@@ -77,6 +77,10 @@ static ttp_status* check_buffers(const ttp_plan* plan, const ttp_binding* sig, s
                              what, sig[i].name, t->nbytes, ttp_dtype_name(t->dtype), t->rank, bufs[i].size);
     if (!bufs[i].data && t->nbytes)
       return ttp_make_status(TTP_INVALID_ARGUMENT, "%s '%s' has a NULL buffer", what, sig[i].name);
+    size_t esize = ttp_dtype_size(t->dtype);
+    if ((uintptr_t)bufs[i].data % esize != 0)
+      return ttp_make_status(TTP_INVALID_ARGUMENT, "%s '%s' buffer is not aligned to its %zu-byte elements",
+                             what, sig[i].name, esize);
   }
   return NULL;
 }

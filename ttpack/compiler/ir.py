@@ -43,7 +43,7 @@ class Value:
 
 
 def constant(array: np.ndarray, weight_name: str | None = None, folded: bool = False) -> Value:
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array, order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
     return Value(TensorType(array.shape, array.dtype.name), array, weight_name, folded)
 
 

@@ -235,7 +235,8 @@ def _typecast(xs, attrs):
     if dtype.kind == "i" and x.dtype.kind == "f":
         info = np.iinfo(dtype)
         with np.errstate(invalid="ignore"):
-            y = np.nan_to_num(np.trunc(x), nan=0.0, posinf=info.max, neginf=info.min)
+            # in float64: float32(INT32_MAX) would round up to 2^31 and wrap
+            y = np.nan_to_num(np.trunc(x.astype(np.float64)), nan=0.0, posinf=info.max, neginf=info.min)
             return [np.clip(y, info.min, info.max).astype(dtype)]
     if dtype == np.bool_:
         return [x != 0]
@@ -244,7 +245,7 @@ def _typecast(xs, attrs):
 
 def _slice(xs, attrs):
     idx = tuple(slice(b, e, s) for b, e, s in zip(attrs["begins"], attrs["ends"], attrs["steps"]))
-    return [np.ascontiguousarray(xs[0][idx])]
+    return [np.asarray(xs[0][idx], order="C")]
 
 
 def _reduce(fn):
@@ -291,7 +292,7 @@ def _shift(kind):
 for _name, _fn, _dtypes in [
     ("neg", np.negative, NUMERIC),
     ("abs", np.abs, NUMERIC),
-    ("sign", np.sign, NUMERIC),
+    ("sign", lambda x: np.where(x == 0, x, np.sign(x)), NUMERIC),  # XLA: sign(-0.0) = -0.0
     ("exp", np.exp, FLOAT),
     ("log", np.log, FLOAT),
     ("sqrt", np.sqrt, FLOAT),
@@ -351,14 +352,14 @@ _register("matmul", (), _matmul_rule,
 _register("reshape", ("shape",), _reshape_rule,
           lambda xs, a: [xs[0].reshape(a["shape"])], ALL, "reshape (row-major order kept)")
 _register("permute", ("perm",), _permute_rule,
-          lambda xs, a: [np.ascontiguousarray(np.transpose(xs[0], a["perm"]))], ALL,
+          lambda xs, a: [np.asarray(np.transpose(xs[0], a["perm"]), order="C")], ALL,
           "dimension permutation: out.shape[i] = in.shape[perm[i]]")
 _register("concat", ("dim",), _concat_rule,
           lambda xs, a: [np.concatenate(xs, axis=a["dim"][0])], ALL, "concatenation along dim")
 _register("slice", ("begins", "ends", "steps"), _slice_rule, _slice, ALL,
           "strided slice with static begins, ends and steps (steps >= 1)")
 _register("repeat", ("shape",), _repeat_rule,
-          lambda xs, a: [np.ascontiguousarray(np.broadcast_to(xs[0], a["shape"]))], ALL,
+          lambda xs, a: [np.asarray(np.broadcast_to(xs[0], a["shape"]), order="C")], ALL,
           "materialized broadcast of size-1 dims to shape")
 _register("sum", ("dims", "keepdim"), _reduce_rule, _reduce(np.sum), NUMERIC, "sum over dims")
 _register("max", ("dims", "keepdim"), _reduce_rule, _reduce(np.max), ALL, "max over dims")

@@ -181,7 +181,7 @@ class Program:
                 if a.dtype.kind != spec.dtype.kind:
                     raise InvalidInputError(f"input '{spec.name}' must be {spec.dtype.name}, got {a.dtype.name}")
                 a = a.astype(spec.dtype)
-            prepared.append(np.ascontiguousarray(a))  # no copy when already contiguous
+            prepared.append(np.asarray(a, order="C"))  # no copy when already C-contiguous
         return prepared
 
     def __call__(self, *arrays):

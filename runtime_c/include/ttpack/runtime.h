@@ -126,7 +126,7 @@ TTP_API ttp_tensor_info ttp_program_output(const ttp_program* program, size_t in
 TTP_API size_t ttp_program_op_count(const ttp_program* program);
 
 typedef struct ttp_buffer {
-  void* data;   /* dense row-major, any alignment */
+  void* data;   /* dense row-major, aligned to the element size */
   size_t size;  /* bytes; must equal the tensor's nbytes */
 } ttp_buffer;
 

@@ -5,8 +5,9 @@
  * values) and returns TTP_UNSUPPORTED or TTP_INVALID_ARCHIVE with a message
  * naming the op otherwise. run cannot fail: it may assume check passed.
  *
- * data[i] is the buffer of plan tensor i (dense, row-major, at least 64-byte
- * aligned for intermediates; weights and caller buffers may be less aligned).
+ * data[i] is the buffer of plan tensor i: dense, row-major, aligned to its
+ * element size (intermediates and weights to 64 bytes; ttp_program_run
+ * rejects caller buffers that are not naturally aligned).
  */
 #ifndef TTP_CPU_KERNELS_H_
 #define TTP_CPU_KERNELS_H_
