@@ -14,24 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "model.h"
 #include "schema_generated.h"
 #include "status.h"
 #include "xxhash64.h"
 
 #define BAD(...) ttp_make_status(TTP_INVALID_ARCHIVE, __VA_ARGS__)
-
-static uint64_t le64(const uint8_t* p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-
-static uint16_t le16(const uint8_t* p) {
-  uint16_t v;
-  memcpy(&v, p, 2);
-  return v;
-}
 
 /* [offset, offset + size) lies inside [0, limit). */
 static int range_ok(uint64_t offset, uint64_t size, uint64_t limit) {
@@ -43,8 +32,8 @@ static ttp_status* check_header(ttp_model* m) {
   if (m->size < TTP_MAGIC_SIZE || memcmp(h, TTP_MAGIC, TTP_MAGIC_SIZE) != 0)
     return BAD("not a ttpack archive (bad magic); expected a file written by 'ttpack build'");
   if (m->size < 12) return BAD("archive truncated inside its header (%zu bytes)", m->size);
-  m->major = le16(h + 8);
-  m->minor = le16(h + 10);
+  m->major = ttp_load_u16(h + 8);
+  m->minor = ttp_load_u16(h + 10);
   if (m->major > TTP_FORMAT_MAJOR)
     return ttp_make_status(TTP_INCOMPATIBLE,
                            "archive format %u.%u needs a ttpack runtime that reads format %u.x; "
@@ -58,13 +47,13 @@ static ttp_status* check_header(ttp_model* m) {
   uint32_t header_size;
   memcpy(&header_size, h + 12, 4);
   if (header_size != TTP_HEADER_SIZE) return BAD("header size %u, expected %d", header_size, TTP_HEADER_SIZE);
-  if (ttp_xxh64(h, 72) != le64(h + 72)) return ttp_make_status(TTP_INTEGRITY, "header checksum mismatch: the archive is corrupted");
+  if (ttp_xxh64(h, 72) != ttp_load_u64(h + 72)) return ttp_make_status(TTP_INTEGRITY, "header checksum mismatch: the archive is corrupted");
 
   static const char* names[2] = {"program", "metadata"};
   const uint8_t* sec[2];
   size_t sec_size[2];
   for (int i = 0; i < 2; i++) {
-    uint64_t off = le64(h + 16 + 24 * i), size = le64(h + 24 + 24 * i), hash = le64(h + 32 + 24 * i);
+    uint64_t off = ttp_load_u64(h + 16 + 24 * i), size = ttp_load_u64(h + 24 + 24 * i), hash = ttp_load_u64(h + 32 + 24 * i);
     if (off < TTP_HEADER_SIZE)
       return BAD("%s section starts at offset %llu, inside the %d-byte header", names[i],
                  (unsigned long long)off, TTP_HEADER_SIZE);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "bytes.h"
 /* FlatBuffers layout (little-endian): a table starts with an int32 offset
    back to its vtable; the vtable is uint16 [vtable size, table size, field
    offsets...]; offset fields hold uint32 offsets forward from themselves. */
@@ -10,25 +11,13 @@ static bool in_bounds(size_t size, size_t pos, size_t len) {
   return pos <= size && len <= size - pos;
 }
 
-static uint32_t rd_u32(const uint8_t* p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-
-static uint16_t rd_u16(const uint8_t* p) {
-  uint16_t v;
-  memcpy(&v, p, 2);
-  return v;
-}
-
 static bool open_table(const uint8_t* buf, size_t size, size_t pos, ttp_fb_table* out) {
   if (!in_bounds(size, pos, 4)) return false;
   int32_t soff;
   memcpy(&soff, buf + pos, 4);
   int64_t vt = (int64_t)pos - (int64_t)soff;
   if (vt < 0 || !in_bounds(size, (size_t)vt, 4)) return false;
-  uint16_t vt_size = rd_u16(buf + vt), tbl_size = rd_u16(buf + vt + 2);
+  uint16_t vt_size = ttp_load_u16(buf + vt), tbl_size = ttp_load_u16(buf + vt + 2);
   if (vt_size < 4 || (vt_size & 1) || !in_bounds(size, (size_t)vt, vt_size)) return false;
   if (tbl_size < 4 || !in_bounds(size, pos, tbl_size)) return false;
   *out = (ttp_fb_table){buf, size, pos, (size_t)vt, vt_size, tbl_size};
@@ -37,7 +26,7 @@ static bool open_table(const uint8_t* buf, size_t size, size_t pos, ttp_fb_table
 
 bool ttp_fb_root(const uint8_t* buf, size_t size, const char ident[4], ttp_fb_table* out) {
   if (size < 8 || memcmp(buf + 4, ident, 4) != 0) return false;
-  return open_table(buf, size, rd_u32(buf), out);
+  return open_table(buf, size, ttp_load_u32(buf), out);
 }
 
 /* Byte offset of a field inside its table, 0 when absent. The field's
@@ -46,7 +35,7 @@ static bool field_offset(const ttp_fb_table* t, unsigned slot, unsigned width, s
   size_t entry = 4 + 2 * (size_t)slot;
   *off = 0;
   if (entry + 2 > t->vt_size) return true; /* older writer: field absent */
-  uint16_t o = rd_u16(t->buf + t->vtable + entry);
+  uint16_t o = ttp_load_u16(t->buf + t->vtable + entry);
   if (o == 0) return true;
   if (o < 4 || (size_t)o + width > t->tbl_size) return false;
   *off = o;
@@ -68,7 +57,7 @@ static bool deref(const ttp_fb_table* t, unsigned slot, size_t* target) {
   if (!field_offset(t, slot, 4, &off)) return false;
   if (!off) return true;
   size_t at = t->pos + off;
-  size_t dst = at + rd_u32(t->buf + at);
+  size_t dst = at + ttp_load_u32(t->buf + at);
   if (dst < at || dst >= t->size) return false;
   *target = dst;
   return true;
@@ -77,7 +66,7 @@ static bool deref(const ttp_fb_table* t, unsigned slot, size_t* target) {
 static bool open_vector(const uint8_t* buf, size_t size, size_t pos, unsigned elem_size,
                         ttp_fb_vector* out) {
   if (!in_bounds(size, pos, 4)) return false;
-  uint32_t n = rd_u32(buf + pos);
+  uint32_t n = ttp_load_u32(buf + pos);
   if (elem_size && n > (size - pos - 4) / elem_size) return false;
   *out = (ttp_fb_vector){buf, size, pos + 4, n, elem_size};
   return true;
@@ -136,7 +125,7 @@ bool ttp_fb_read_table(const ttp_fb_table* t, unsigned slot, ttp_fb_table* out, 
 bool ttp_fb_vector_table(const ttp_fb_vector* v, uint32_t i, ttp_fb_table* out) {
   if (i >= v->length || v->elem_size != 4) return false;
   size_t at = v->pos + (size_t)i * 4;
-  size_t dst = at + rd_u32(v->buf + at);
+  size_t dst = at + ttp_load_u32(v->buf + at);
   if (dst < at) return false;
   return open_table(v->buf, v->size, dst, out);
 }

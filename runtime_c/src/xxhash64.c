@@ -1,7 +1,7 @@
 /* XXH64 written from the published algorithm description. */
 #include "xxhash64.h"
 
-#include <string.h>
+#include "bytes.h"
 
 #define P1 0x9E3779B185EBCA87ULL
 #define P2 0xC2B2AE3D27D4EB4FULL
@@ -10,19 +10,6 @@
 #define P5 0x27D4EB2F165667C5ULL
 
 static uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-/* Archives are little-endian; so are all hosts we build for. */
-static uint64_t read64(const uint8_t* p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-
-static uint32_t read32(const uint8_t* p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
 
 static uint64_t round64(uint64_t acc, uint64_t lane) {
   acc += lane * P2;
@@ -41,10 +28,10 @@ uint64_t ttp_xxh64(const void* data, size_t size) {
   if (size >= 32) {
     uint64_t v1 = P1 + P2, v2 = P2, v3 = 0, v4 = (uint64_t)0 - P1;
     do {
-      v1 = round64(v1, read64(p));
-      v2 = round64(v2, read64(p + 8));
-      v3 = round64(v3, read64(p + 16));
-      v4 = round64(v4, read64(p + 24));
+      v1 = round64(v1, ttp_load_u64(p));
+      v2 = round64(v2, ttp_load_u64(p + 8));
+      v3 = round64(v3, ttp_load_u64(p + 16));
+      v4 = round64(v4, ttp_load_u64(p + 24));
       p += 32;
     } while ((size_t)(end - p) >= 32);
     h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
@@ -53,9 +40,9 @@ uint64_t ttp_xxh64(const void* data, size_t size) {
     h = P5;
   }
   h += (uint64_t)size;
-  for (; (size_t)(end - p) >= 8; p += 8) h = rotl(h ^ round64(0, read64(p)), 27) * P1 + P4;
+  for (; (size_t)(end - p) >= 8; p += 8) h = rotl(h ^ round64(0, ttp_load_u64(p)), 27) * P1 + P4;
   if ((size_t)(end - p) >= 4) {
-    h = rotl(h ^ ((uint64_t)read32(p) * P1), 23) * P2 + P3;
+    h = rotl(h ^ ((uint64_t)ttp_load_u32(p) * P1), 23) * P2 + P3;
     p += 4;
   }
   for (; p < end; p++) h = rotl(h ^ (*p * P5), 11) * P1;
