@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .compiler import passes
+from .compiler.pipeline import pipeline_for
 
 TARGETS = ("cpu",)
 PLANNED_TARGETS = ("n150", "n300", "p150")
@@ -17,6 +18,7 @@ PLANNED_TARGETS = ("n150", "n300", "p150")
 DEFAULT_OPTIONS = {
     "fold_constants": True,   # evaluate weight-only subgraphs at build time
     "simplify": True,         # remove no-op data movement, merge reshapes/permutes
+    "fuse": True,             # fuse into TTNN ops: linear, conv2d+bias+act, softmax, layer_norm, gelu
 }
 
 
@@ -24,8 +26,10 @@ DEFAULT_OPTIONS = {
 class BuildSpec:
     """What a samples/*.py file returns from `ttpack_spec()` for `ttpack build`.
 
-    fn: fn(params, *inputs) for JAX (fn(*inputs) when params is None).
-    example_inputs: arrays or jax.ShapeDtypeStruct, one per input.
+    fn: fn(params, *inputs) for JAX (fn(*inputs) when params is None), or a
+        torch.nn.Module (exported in eval mode).
+    example_inputs: arrays or jax.ShapeDtypeStruct, one per input; for a
+        torch module, tensors as a list (positional) or a dict (keywords).
     """
 
     fn: Callable
@@ -40,12 +44,12 @@ class BuildError(Exception):
 
 
 def _framework(obj) -> str:
-    mod = type(obj).__module__ or ""
-    if mod.startswith("torch") or any(c.__module__.startswith("torch") for c in type(obj).__mro__):
+    if any((c.__module__ or "").startswith("torch") for c in type(obj).__mro__):
         return "torch"
     if callable(obj):
         return "jax"
-    raise BuildError(f"cannot build a {type(obj).__name__}: pass a JAX function fn(params, *inputs)")
+    raise BuildError(f"cannot build a {type(obj).__name__}: pass a JAX function fn(params, *inputs) "
+                     f"or a torch.nn.Module")
 
 
 def _options(options: dict | None) -> dict:
@@ -55,17 +59,6 @@ def _options(options: dict | None) -> dict:
         raise BuildError(f"unknown compile option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}")
     opts.update(options or {})
     return opts
-
-
-def compile_pipeline(opts: dict) -> list:
-    pipeline = []
-    for p in passes.PIPELINE:
-        if p is passes.fold_constants and not opts["fold_constants"]:
-            continue
-        if p is passes.simplify and not opts["simplify"]:
-            continue
-        pipeline.append(p)
-    return pipeline
 
 
 def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
@@ -78,20 +71,28 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         raise BuildError(f"unknown target '{target}'; choose one of {', '.join(TARGETS)}")
     opts = _options(options)
     framework = _framework(fn_or_module)
-    if framework == "torch":
-        raise BuildError("PyTorch modules are not supported by this ttpack yet (coming with the torch_xla "
-                         "frontend); export the model from JAX instead")
-
     from .archive.writer import archive_bytes, write_atomic
-    from .frontends.jax_frontend import lower_jax
 
     t0 = time.perf_counter()
-    say(f"lowering {getattr(fn_or_module, '__qualname__', 'function')} with JAX")
-    program, source = lower_jax(fn_or_module, list(example_inputs), params, name=name)
+    if framework == "torch":
+        if params is not None:
+            raise BuildError("a torch.nn.Module carries its own parameters; pass params=None")
+        try:
+            from .frontends.torch_frontend import lower_torch
+        except ImportError as e:
+            raise BuildError(f"building PyTorch modules needs torch and torch_xla ({e}); "
+                             f"install them with: pip install 'ttpack[torch]'") from None
+        say(f"exporting {type(fn_or_module).__name__} with torch.export and torch_xla")
+        program, source = lower_torch(fn_or_module, example_inputs, name=name)
+    else:
+        from .frontends.jax_frontend import lower_jax
+
+        say(f"lowering {getattr(fn_or_module, '__qualname__', 'function')} with JAX")
+        program, source = lower_jax(fn_or_module, list(example_inputs), params, name=name)
     lowered_counts = program.op_counts()
     t1 = time.perf_counter()
     say(f"compiling {sum(lowered_counts.values())} ops")
-    program = passes.run_pipeline(program, compile_pipeline(opts))
+    program = passes.run_pipeline(program, pipeline_for(opts))
     t2 = time.perf_counter()
     say(f"writing {output} ({len(program.ops)} ops, {len(program.constants())} weights)")
     info = {

@@ -95,7 +95,7 @@ def inspect(
     src = meta.get("source", {})
     typer.echo(f"{archive}: ttpack archive format {c.header.major}.{c.header.minor}, {c.size:,} bytes")
     typer.echo(f"  built by {meta.get('producer')} {meta.get('producer_version')} from "
-               f"{src.get('framework')} {src.get('framework_version')} ({src.get('function')})")
+               f"{src.get('framework')} {src.get('framework_version')} ({src.get('function') or src.get('module')})")
     typer.echo(f"  target {c.target}, options {meta.get('options')}")
     lowered = meta.get("compile", {}).get("programs", {})
     for p in c.programs:

@@ -52,10 +52,26 @@ enum ttp_op_code {
   TTP_OP_MAX = 43,
   TTP_OP_MIN = 44,
   TTP_OP_ARANGE = 45,
-  TTP_OP_COUNT = 46
+  TTP_OP_ERF = 46,
+  TTP_OP_RELU = 47,
+  TTP_OP_GELU = 48,
+  TTP_OP_SOFTMAX = 49,
+  TTP_OP_LAYER_NORM = 50,
+  TTP_OP_BATCH_NORM = 51,
+  TTP_OP_LINEAR = 52,
+  TTP_OP_CONV2D = 53,
+  TTP_OP_MAX_POOL2D = 54,
+  TTP_OP_AVG_POOL2D = 55,
+  TTP_OP_SUM_POOL2D = 56,
+  TTP_OP_PAD = 57,
+  TTP_OP_EMBEDDING = 58,
+  TTP_OP_ARGMAX = 59,
+  TTP_OP_ARGMIN = 60,
+  TTP_OP_CUMSUM = 61,
+  TTP_OP_COUNT = 62
 };
 
-#define TTP_MAX_ATTRS 4
+#define TTP_MAX_ATTRS 5
 
 /* Attribute slots: op->attrs[TTP_ATTR_<OP>_<NAME>]. */
 #define TTP_ATTR_TYPECAST_DTYPE 0
@@ -76,10 +92,40 @@ enum ttp_op_code {
 #define TTP_ATTR_ARANGE_STEP 1
 #define TTP_ATTR_ARANGE_SHAPE 2
 #define TTP_ATTR_ARANGE_DTYPE 3
+#define TTP_ATTR_GELU_APPROXIMATE 0
+#define TTP_ATTR_SOFTMAX_DIM 0
+#define TTP_ATTR_LAYER_NORM_EPSILON 0
+#define TTP_ATTR_BATCH_NORM_DIM 0
+#define TTP_ATTR_BATCH_NORM_EPSILON 1
+#define TTP_ATTR_LINEAR_ACTIVATION 0
+#define TTP_ATTR_CONV2D_STRIDE 0
+#define TTP_ATTR_CONV2D_PADDING 1
+#define TTP_ATTR_CONV2D_DILATION 2
+#define TTP_ATTR_CONV2D_GROUPS 3
+#define TTP_ATTR_CONV2D_ACTIVATION 4
+#define TTP_ATTR_MAX_POOL2D_KERNEL 0
+#define TTP_ATTR_MAX_POOL2D_STRIDE 1
+#define TTP_ATTR_MAX_POOL2D_PADDING 2
+#define TTP_ATTR_MAX_POOL2D_DILATION 3
+#define TTP_ATTR_AVG_POOL2D_KERNEL 0
+#define TTP_ATTR_AVG_POOL2D_STRIDE 1
+#define TTP_ATTR_AVG_POOL2D_PADDING 2
+#define TTP_ATTR_AVG_POOL2D_COUNT_INCLUDE_PAD 3
+#define TTP_ATTR_SUM_POOL2D_KERNEL 0
+#define TTP_ATTR_SUM_POOL2D_STRIDE 1
+#define TTP_ATTR_SUM_POOL2D_PADDING 2
+#define TTP_ATTR_PAD_LOW 0
+#define TTP_ATTR_PAD_HIGH 1
+#define TTP_ATTR_PAD_VALUE 2
+#define TTP_ATTR_ARGMAX_DIM 0
+#define TTP_ATTR_ARGMAX_KEEPDIM 1
+#define TTP_ATTR_ARGMIN_DIM 0
+#define TTP_ATTR_ARGMIN_KEEPDIM 1
+#define TTP_ATTR_CUMSUM_DIM 0
 
 typedef struct ttp_op_def {
   const char* name;
-  const char* attrs[4];
+  const char* attrs[5];
 } ttp_op_def;
 
 static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
@@ -129,6 +175,22 @@ static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
   {"max", {"dims", "keepdim"}},
   {"min", {"dims", "keepdim"}},
   {"arange", {"start", "step", "shape", "dtype"}},
+  {"erf", {0}},
+  {"relu", {0}},
+  {"gelu", {"approximate"}},
+  {"softmax", {"dim"}},
+  {"layer_norm", {"epsilon"}},
+  {"batch_norm", {"dim", "epsilon"}},
+  {"linear", {"activation"}},
+  {"conv2d", {"stride", "padding", "dilation", "groups", "activation"}},
+  {"max_pool2d", {"kernel", "stride", "padding", "dilation"}},
+  {"avg_pool2d", {"kernel", "stride", "padding", "count_include_pad"}},
+  {"sum_pool2d", {"kernel", "stride", "padding"}},
+  {"pad", {"low", "high", "value"}},
+  {"embedding", {0}},
+  {"argmax", {"dim", "keepdim"}},
+  {"argmin", {"dim", "keepdim"}},
+  {"cumsum", {"dim"}},
 };
 
 #endif  /* TTP_OPS_GENERATED_H_ */

@@ -66,7 +66,7 @@ def test_metadata_describes_the_build(tmp_path, rng):
     assert meta["producer"] == "ttpack" and meta["producer_version"] == ttpack.__version__
     assert meta["source"]["framework"] == "jax" and meta["source"]["function"] == "_mlp"
     assert meta["target"] == "cpu" and meta["format"] == [fmt.FORMAT_MAJOR, fmt.FORMAT_MINOR]
-    assert meta["options"] == {"fold_constants": True, "simplify": True}
+    assert meta["options"] == {"fold_constants": True, "simplify": True, "fuse": True}
     (prog,) = meta["programs"]
     assert prog["inputs"] == [{"name": "x", "shape": [2, 8], "dtype": "float32"}]
     assert prog["outputs"] == [{"name": "output", "shape": [2, 4], "dtype": "float32"}]

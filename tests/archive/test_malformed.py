@@ -33,6 +33,7 @@ from ttpack.archive import format as fmt
 from ttpack.archive import writer
 from ttpack.archive.fb import ttpack_generated as fb
 from ttpack.archive.reader import read_archive
+from ttpack.compiler.pipeline import pipeline_for
 from ttpack.compiler.types import TensorType
 
 C_TIMEOUT = 20  # seconds; ttpack-run takes milliseconds on these archives
@@ -100,7 +101,7 @@ def base(tmp_path_factory, ttpack_run_exe) -> Base:
     assert len(contents.segments) == 1 and len(contents.weights) >= 3  # w1, w2, constants
     seg = contents.segments[0]
     program, _ = lower_jax(mlp, [x], params)
-    program = passes.run_pipeline(program, build_api.compile_pipeline(build_api._options(None)))
+    program = passes.run_pipeline(program, pipeline_for(build_api._options(None)))
     proc = run_c(path)
     assert proc.returncode == 0, proc.stderr
     b = Base(data, Path(path), x, y, contents.header, (seg["offset"], seg["size"]), program,
@@ -531,7 +532,7 @@ def test_op_reads_tensor_before_it_is_computed(base):
 
 def test_unknown_op_name(base):
     def patch(buf, root):
-        assert _op(root, 0).Op() == b"matmul"
+        assert _op(root, 0).Op() == b"linear"
         pos = elem_pos(_op(root, 0), 0, 0, 1)
         buf[pos:pos + 6] = b"frobni"
     msg = expect_rejected(patched(base.data, patch), "'frobni'", "not known to this runtime", "upgrade",

@@ -105,7 +105,7 @@ def test_inspect_text_and_json(built):
     assert doc["metadata"]["producer"] == "ttpack"
     assert {w["name"] for w in doc["weights"]} >= {"dense1.kernel", "dense2.kernel"}
     ops = [op["op"] for op in doc["programs"][0]["ops"]]
-    assert ops.count("matmul") == 2 and "exp" in ops
+    assert ops.count("linear") == 2 and "softmax" in ops  # fused: matmul + bias (+ relu), softmax
 
 
 def test_run_with_random_inputs(built):

@@ -367,6 +367,260 @@ _register("min", ("dims", "keepdim"), _reduce_rule, _reduce(np.min), ALL, "min o
 _register("arange", ("start", "step", "shape", "dtype"), _arange_rule, _arange, (),
           "1-D start + step * i")
 
+
+# --- fused and NN ops (TTNN's linear, softmax, layer_norm, conv2d, pools...) ---
+
+# activation attribute values of linear and conv2d
+ACTIVATIONS = {"none": 0, "relu": 1, "relu6": 2, "gelu": 3, "gelu_tanh": 4}
+
+
+def _erf(x):
+    import math
+
+    return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)).astype(x.dtype)
+
+
+def _gelu(x, approximate):
+    x64 = x.astype(np.float64)
+    if approximate:
+        y = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64 ** 3)))
+    else:
+        y = 0.5 * x64 * (1 + _erf(x64 / np.sqrt(2)))
+    return y.astype(x.dtype)
+
+
+def _activate(y, code):
+    if code == ACTIVATIONS["relu"]:
+        return np.maximum(y, 0)
+    if code == ACTIVATIONS["relu6"]:
+        return np.clip(y, 0, 6)
+    if code in (ACTIVATIONS["gelu"], ACTIVATIONS["gelu_tanh"]):
+        return _gelu(y, code == ACTIVATIONS["gelu_tanh"])
+    return y
+
+
+def _check_activation(attrs):
+    if attrs["activation"][0] not in ACTIVATIONS.values():
+        raise OpError(f"unknown activation code {attrs['activation'][0]}")
+
+
+def _softmax_rule(ins, attrs):
+    (dim,) = attrs["dim"]
+    if not 0 <= dim < ins[0].rank:
+        raise OpError(f"softmax dim {dim} out of range for rank {ins[0].rank}")
+    return [ins[0]]
+
+
+def _softmax(xs, attrs):
+    x = xs[0].astype(np.float64)
+    (dim,) = attrs["dim"]
+    e = np.exp(x - np.max(x, axis=dim, keepdims=True))
+    return [(e / np.sum(e, axis=dim, keepdims=True)).astype(xs[0].dtype)]
+
+
+def _per_channel_rule(n_params, channel_dim):
+    """x plus n_params vectors of the size of x's channel dim."""
+
+    def rule(ins, attrs):
+        x, params = ins[0], ins[1:]
+        dim = channel_dim(x, attrs)
+        if not 0 <= dim < x.rank:
+            raise OpError(f"channel dim {dim} out of range for {x}")
+        if len(params) != n_params or any(p.shape != (x.shape[dim],) or p.dtype != x.dtype for p in params):
+            raise OpError(f"needs {n_params} {x.dtype}[{x.shape[dim]}] parameter vectors, got {list(map(str, params))}")
+        return [x]
+
+    return rule
+
+
+def _layer_norm(xs, attrs):
+    x, w, b = (a.astype(np.float64) for a in xs)
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return [((x - mean) / np.sqrt(var + attrs["epsilon"][0]) * w + b).astype(xs[0].dtype)]
+
+
+def _batch_norm(xs, attrs):
+    x, mean, var, w, b = (a.astype(np.float64) for a in xs)
+    (dim,), (eps,) = attrs["dim"], attrs["epsilon"]
+    shape = [1] * x.ndim
+    shape[dim] = -1
+    r = lambda v: v.reshape(shape)
+    return [((x - r(mean)) / np.sqrt(r(var) + eps) * r(w) + r(b)).astype(xs[0].dtype)]
+
+
+def _linear_rule(ins, attrs):
+    x, w, b = ins
+    _check_activation(attrs)
+    if x.rank < 1 or w.rank != 2 or x.shape[-1] != w.shape[0] or b.shape != (w.shape[1],):
+        raise OpError(f"linear needs x[..., K], w[K, N], b[N]; got {x}, {w}, {b}")
+    if len({x.dtype, w.dtype, b.dtype}) != 1:
+        raise OpError("linear operands must share one element type")
+    return [TensorType(x.shape[:-1] + (w.shape[1],), x.dtype)]
+
+
+def _linear(xs, attrs):
+    x, w, b = xs
+    y = np.matmul(x.astype(np.float64), w.astype(np.float64)) + b
+    return [_activate(y, attrs["activation"][0]).astype(x.dtype)]
+
+
+def _window_out(size, k, s, lo, hi, d=1):
+    span = d * (k - 1) + 1
+    if s < 1 or d < 1 or k < 1 or lo < 0 or hi < 0:
+        raise OpError("window sizes, strides and dilations must be >= 1 and padding >= 0")
+    if size + lo + hi < span:
+        raise OpError(f"window of {span} does not fit a padded size of {size + lo + hi}")
+    return (size + lo + hi - span) // s + 1
+
+
+def _conv2d_rule(ins, attrs):
+    x, w, b = ins
+    _check_activation(attrs)
+    (groups,) = attrs["groups"]
+    if x.rank != 4 or w.rank != 4 or b.rank != 1 or len({x.dtype, w.dtype, b.dtype}) != 1:
+        raise OpError(f"conv2d needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O] of one dtype; got {x}, {w}, {b}")
+    n, h, wd, c = x.shape
+    kh, kw, cg, o = w.shape
+    if groups < 1 or c % groups or o % groups or cg * groups != c or b.shape != (o,):
+        raise OpError(f"conv2d channels do not match: x {x}, w {w}, b {b}, groups {groups}")
+    (sh, sw), (pt, pb, pl, pr), (dh, dw) = attrs["stride"], attrs["padding"], attrs["dilation"]
+    return [TensorType((n, _window_out(h, kh, sh, pt, pb, dh), _window_out(wd, kw, sw, pl, pr, dw), o), x.dtype)]
+
+
+def _pad_nhwc(x, padding, value):
+    pt, pb, pl, pr = padding
+    return np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
+
+
+def _windows(x, kernel, stride, dilation):
+    """All window taps as a list of strided views: [N, Ho, Wo, C] each."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho = (x.shape[1] - dh * (kh - 1) - 1) // sh + 1
+    wo = (x.shape[2] - dw * (kw - 1) - 1) // sw + 1
+    return [((i, j), x[:, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw, :])
+            for i in range(kh) for j in range(kw)]
+
+
+def _conv2d(xs, attrs):
+    x, w, b = (a.astype(np.float64) for a in xs)
+    (groups,) = attrs["groups"]
+    xp = _pad_nhwc(x, attrs["padding"], 0.0)
+    kh, kw, cg, o = w.shape
+    og = o // groups
+    taps = _windows(xp, (kh, kw), attrs["stride"], attrs["dilation"])
+    out = np.zeros(taps[0][1].shape[:3] + (o,))
+    for (i, j), v in taps:
+        for g in range(groups):
+            out[..., g * og:(g + 1) * og] += v[..., g * cg:(g + 1) * cg] @ w[i, j, :, g * og:(g + 1) * og]
+    return [_activate(out + b, attrs["activation"][0]).astype(xs[0].dtype)]
+
+
+def _pool_rule(ins, attrs):
+    x = ins[0]
+    if x.rank != 4:
+        raise OpError(f"pooling needs x[N,H,W,C], got {x}")
+    (kh, kw), (sh, sw), (pt, pb, pl, pr) = attrs["kernel"], attrs["stride"], attrs["padding"]
+    dh, dw = attrs.get("dilation", (1, 1))
+    return [TensorType((x.shape[0], _window_out(x.shape[1], kh, sh, pt, pb, dh),
+                        _window_out(x.shape[2], kw, sw, pl, pr, dw), x.shape[3]), x.dtype)]
+
+
+def _max_pool(xs, attrs):
+    x = xs[0]
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    taps = _windows(_pad_nhwc(x, attrs["padding"], low), attrs["kernel"], attrs["stride"], attrs["dilation"])
+    return [np.maximum.reduce([v for _, v in taps]).astype(x.dtype)]
+
+
+def _sum_pool(xs, attrs):
+    x = xs[0]
+    taps = _windows(_pad_nhwc(x.astype(np.float64), attrs["padding"], 0), attrs["kernel"], attrs["stride"], (1, 1))
+    return [np.sum([v for _, v in taps], axis=0).astype(x.dtype)]
+
+
+def _avg_pool(xs, attrs):
+    (total,) = _sum_pool(xs, attrs)
+    kh, kw = attrs["kernel"]
+    if attrs["count_include_pad"][0]:
+        return [(total / (kh * kw)).astype(xs[0].dtype)]
+    (count,) = _sum_pool([np.ones(xs[0].shape[:3] + (1,))], attrs)
+    return [(total / count).astype(xs[0].dtype)]
+
+
+def _pad_rule(ins, attrs):
+    lo, hi = attrs["low"], attrs["high"]
+    x = ins[0]
+    if len(lo) != x.rank or len(hi) != x.rank or any(p < 0 for p in lo + hi):
+        raise OpError(f"pad needs one non-negative low and high per dim of {x}")
+    return [TensorType(tuple(n + a + b for n, a, b in zip(x.shape, lo, hi)), x.dtype)]
+
+
+def _pad(xs, attrs):
+    x = xs[0]
+    return [np.pad(x, list(zip(attrs["low"], attrs["high"])), constant_values=np.asarray(attrs["value"][0]).astype(x.dtype))]
+
+
+def _embedding_rule(ins, attrs):
+    ids, table = ins
+    if ids.dtype != "int32" or table.rank != 2:
+        raise OpError(f"embedding needs int32 ids and a [V, D] table, got {ids} and {table}")
+    return [TensorType(ids.shape + (table.shape[1],), table.dtype)]
+
+
+def _embedding(xs, attrs):
+    ids, table = xs
+    return [table[np.clip(ids, 0, table.shape[0] - 1)]]  # XLA gather clamps indices
+
+
+def _arg_rule(ins, attrs):
+    (t,) = _reduce_rule(ins, {"dims": attrs["dim"], "keepdim": attrs["keepdim"]})
+    return [TensorType(t.shape, "int32")]
+
+
+def _arg(fn):
+    def ref(xs, attrs):
+        (dim,), (keep,) = attrs["dim"], attrs["keepdim"]
+        r = fn(xs[0], axis=dim).astype(np.int32)  # first index wins ties; NaN counts as the extreme
+        return [np.expand_dims(r, dim) if keep else r]
+
+    return ref
+
+
+def _cumsum_rule(ins, attrs):
+    (dim,) = attrs["dim"]
+    if not 0 <= dim < ins[0].rank:
+        raise OpError(f"cumsum dim {dim} out of range for {ins[0]}")
+    return [ins[0]]
+
+
+_register("erf", (), _same_as_input, lambda xs, a: [_erf(xs[0])], FLOAT, "error function")
+_register("relu", (), _same_as_input, lambda xs, a: [np.maximum(xs[0], 0).astype(xs[0].dtype)], NUMERIC, "max(x, 0)")
+_register("gelu", ("approximate",), _same_as_input, lambda xs, a: [_gelu(xs[0], a["approximate"][0])], FLOAT,
+          "x * Phi(x); approximate=1 is the tanh form")
+_register("softmax", ("dim",), _softmax_rule, _softmax, FLOAT, "exp(x - max) / sum over dim (numerically stable)")
+_register("layer_norm", ("epsilon",), _per_channel_rule(2, lambda x, a: x.rank - 1), _layer_norm, FLOAT,
+          "layer_norm(x, weight, bias): normalize over the last dim, then scale and shift")
+_register("batch_norm", ("dim", "epsilon"), _per_channel_rule(4, lambda x, a: a["dim"][0]), _batch_norm, FLOAT,
+          "batch_norm(x, mean, var, weight, bias) with running statistics over channel dim")
+_register("linear", ("activation",), _linear_rule, _linear, FLOAT,
+          "linear(x[..., K], w[K, N], b[N]) = act(x @ w + b); activation codes in ACTIVATIONS")
+_register("conv2d", ("stride", "padding", "dilation", "groups", "activation"), _conv2d_rule, _conv2d, FLOAT,
+          "NHWC conv2d(x[N,H,W,C], w[KH,KW,C/groups,O], b[O]); padding = top, bottom, left, right")
+_register("max_pool2d", ("kernel", "stride", "padding", "dilation"), _pool_rule, _max_pool, NUMERIC,
+          "NHWC max pooling; padding counts as -inf")
+_register("avg_pool2d", ("kernel", "stride", "padding", "count_include_pad"), _pool_rule, _avg_pool, FLOAT,
+          "NHWC average pooling; count_include_pad=0 divides by the taps inside the input")
+_register("sum_pool2d", ("kernel", "stride", "padding"), _pool_rule, _sum_pool, FLOAT,
+          "NHWC window sum (what reduce_window add lowers to before fusion into avg_pool2d)")
+_register("pad", ("low", "high", "value"), _pad_rule, _pad, ALL, "constant padding before/after each dim")
+_register("embedding", (), _embedding_rule, _embedding, ("int32", "float32"),
+          "embedding(ids int32[...], table[V, D]) -> [..., D]; ids clamped to [0, V)")
+_register("argmax", ("dim", "keepdim"), _arg_rule, _arg(np.argmax), NUMERIC, "index of the max along dim (int32)")
+_register("argmin", ("dim", "keepdim"), _arg_rule, _arg(np.argmin), NUMERIC, "index of the min along dim (int32)")
+_register("cumsum", ("dim",), _cumsum_rule,
+          lambda xs, a: [np.cumsum(xs[0], axis=a["dim"][0], dtype=xs[0].dtype)], NUMERIC, "inclusive prefix sum")
+
 UNARY = {op.name for op in REGISTRY if op.shape_rule is _same_as_input}
 BROADCASTING = {
     op.name for op in REGISTRY if op.shape_rule.__qualname__.startswith(("_broadcast", "_where"))

@@ -162,10 +162,10 @@ def verify(program: Program) -> Program:
     return program
 
 
-PIPELINE = [simplify, fold_broadcasts, fold_constants, simplify, dedupe_constants, verify]
-
-
-def run_pipeline(program: Program, passes=PIPELINE) -> Program:
+def run_pipeline(program: Program, passes=None) -> Program:
+    """Runs passes (default: the whole compile pipeline) in order."""
+    if passes is None:
+        from .pipeline import PIPELINE as passes
     for p in passes:
         program = p(program)
     return program

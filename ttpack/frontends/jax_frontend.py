@@ -14,19 +14,7 @@ import numpy as np
 
 from ..compiler import ir
 from . import stablehlo
-
-
-def path_name(path: Sequence[Any]) -> str:
-    """'layers.0.w' for the pytree path of a leaf."""
-    parts = []
-    for key in path:
-        for attr in ("key", "idx", "name"):
-            if hasattr(key, attr):
-                parts.append(str(getattr(key, attr)))
-                break
-        else:
-            parts.append(str(key))
-    return ".".join(parts)
+from .naming import output_names, path_name
 
 
 def _input_names(fn, n_inputs: int, has_params: bool) -> list[str]:
@@ -57,14 +45,7 @@ def _leaf_names(prefix: str, tree) -> list[str]:
 def _output_names(out_tree) -> list[str]:
     import jax
 
-    leaves = jax.tree_util.tree_flatten_with_path(out_tree)[0]
-    if len(leaves) == 1 and not leaves[0][0]:
-        return ["output"]
-    names = []
-    for p, _ in leaves:
-        name = path_name(p)
-        names.append(f"output_{name}" if name.split(".")[0].isdigit() else name)
-    return names
+    return output_names([p for p, _ in jax.tree_util.tree_flatten_with_path(out_tree)[0]])
 
 
 def _example_struct(x):

@@ -19,11 +19,14 @@ from ..compiler import ir
 from ..compiler.ops import OpError
 from ..compiler.types import RUNTIME_DTYPES, TensorType, dtype_code
 
-# MLIR element type spelling -> numpy dtype name
+# MLIR element type spelling -> the element type ttpack computes in. As in
+# tt-mlir, integers of every width compute as int32 (TTNN's integer type) and
+# float64 as float32: frameworks use int64 for indices and uint8 for masks,
+# whose values fit. Values outside int32 saturate when constants are read.
 ELEMENT_TYPES = {
-    "f32": "float32", "f16": "float16", "bf16": "bfloat16", "f64": "float64",
-    "i1": "bool", "i8": "int8", "i16": "int16", "i32": "int32", "i64": "int64",
-    "ui8": "uint8", "ui16": "uint16", "ui32": "uint32", "ui64": "uint64",
+    "f32": "float32", "f64": "float32", "f16": "float16", "bf16": "bfloat16",
+    "i1": "bool", "i8": "int32", "i16": "int32", "i32": "int32", "i64": "int32",
+    "ui8": "int32", "ui16": "int32", "ui32": "int32",
 }
 
 
@@ -114,6 +117,32 @@ class Lowerer:
                 env[r] = v
         raise Unsupported("block has no terminator")
 
+    def constant_value(self, v: ir.Value) -> np.ndarray | None:
+        """v's data when it is computed from constants alone (a converted or
+        broadcast literal, an iota), else None; evaluated with the registry."""
+        if v.is_constant:
+            return v.data
+        from ..compiler import ops as registry
+
+        producer = {o.id: op for op in self.ops for o in op.outputs}
+        env: dict[int, np.ndarray] = {}
+
+        def value(u):
+            if u.is_constant:
+                return u.data
+            if u.id not in env:
+                op = producer.get(u.id)
+                if op is None:
+                    raise LookupError
+                results = registry.evaluate(op.name, [value(i) for i in op.inputs], op.attrs)
+                env.update((o.id, r) for o, r in zip(op.outputs, results))
+            return env[u.id]
+
+        try:
+            return value(v)
+        except LookupError:
+            return None
+
     def lower_op(self, name: str, mop, inputs: list[ir.Value]) -> list[ir.Value]:
         lowering = LOWERINGS.get(name)
         if lowering is None:
@@ -201,8 +230,15 @@ def _clamp(lo, mop, xs):
 @lowering("stablehlo.constant")
 def _constant(lo, mop, xs):
     out = _result(mop)
-    data = np.asarray(mop.attributes["value"], dtype=out.dtype)
-    return [ir.constant(np.broadcast_to(data, out.shape))]
+    return [ir.constant(np.broadcast_to(narrow(np.asarray(mop.attributes["value"]), out.dtype), out.shape))]
+
+
+def narrow(data: np.ndarray, dtype: str) -> np.ndarray:
+    """Converts data to the compute type, saturating integers (see ELEMENT_TYPES)."""
+    if np.dtype(dtype).kind == "i" and data.dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        data = np.clip(data, info.min, info.max)
+    return data.astype(dtype)
 
 
 @lowering("stablehlo.iota")
@@ -299,8 +335,10 @@ _COMBINE = {"sum": "add", "max": "maximum", "min": "minimum"}
 
 @lowering("stablehlo.reduce")
 def _reduce(lo, mop, xs):
+    if len(xs) == 4:
+        return _arg_reduce(lo, mop, xs)
     if len(xs) != 2:
-        raise Unsupported(f"reduce over {len(xs) // 2} operands together (argmax/argmin style) is not supported yet")
+        raise Unsupported(f"reduce over {len(xs) // 2} operands together is not supported")
     x, init = xs
     body = mop.regions[0].blocks[0]
     body_ops = [o.operation.name for o in body.operations]
@@ -316,9 +354,30 @@ def _reduce(lo, mop, xs):
     dims = _ints(mop, "dimensions")
     r = lo.emit(kind, [x], dims=dims, keepdim=0)
     # Fold a non-identity init value in, as StableHLO defines it.
-    if not (init.is_constant and np.all(init.data == identities[x.type.dtype])):
+    init_data = lo.constant_value(init)
+    if init_data is None or not np.all(init_data == identities[x.type.dtype]):
         r = lo.emit(_COMBINE[kind], [r, init])
     return [r]
+
+
+def _arg_reduce(lo, mop, xs):
+    """reduce(values, iota) -> (max, index of max): argmax/argmin."""
+    x, idx, _, _ = xs
+    kind = _argmax_kind(mop)
+    dims = _ints(mop, "dimensions")
+    if kind is None or len(dims) != 1:
+        raise Unsupported("reduce over two operands that is not an argmax/argmin over one dim")
+    (dim,) = dims
+    expected = np.broadcast_to(np.arange(x.type.shape[dim]).reshape(
+        [-1 if i == dim else 1 for i in range(x.type.rank)]), x.type.shape)
+    idx_data = lo.constant_value(idx)
+    if idx_data is None or not np.array_equal(idx_data, expected):
+        raise Unsupported("argmax-style reduce whose second operand is not an iota along the reduced dim")
+    values = lo.emit("max" if kind == "argmax" else "min", [x], dims=(dim,), keepdim=0)
+    index = lo.emit(kind, [x], dim=dim, keepdim=0)
+    if index.type.dtype != _result(mop, 1).dtype:
+        index = lo.emit("typecast", [index], dtype=dtype_code(_result(mop, 1).dtype))
+    return [values, index]
 
 
 @lowering("func.call")
@@ -333,6 +392,316 @@ def _call(lo, mop, xs):
     outs = lo.lower_block(lo.functions[callee].regions[0].blocks[0], xs)
     lo.location, lo.call_site = saved_location, saved_site
     return outs
+
+
+# --- NN ops ---------------------------------------------------------------------
+
+
+def _ints_or(mop, name, default):
+    return _ints(mop, name) if name in mop.attributes else default
+
+
+def _padding(mop, rank):
+    """An [rank, 2] (low, high) padding attribute; zeros when absent."""
+    if "padding" not in mop.attributes:
+        return [(0, 0)] * rank
+    return [tuple(int(v) for v in row) for row in np.asarray(mop.attributes["padding"]).reshape(rank, 2)]
+
+
+def _inverse(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv
+
+
+def _permute(lo, x, perm):
+    return lo.emit("permute", [x], perm=perm) if list(perm) != list(range(len(perm))) else x
+
+
+@lowering("stablehlo.custom_call")
+def _custom_call(lo, mop, xs):
+    from jaxlib.mlir import ir as mlir
+
+    target = mlir.StringAttr(mop.attributes["call_target_name"]).value
+    if target == "mhlo.erf" and len(xs) == 1:
+        return [lo.emit("erf", xs)]
+    raise Unsupported(f"custom_call @{target} is not supported")
+
+
+@lowering("chlo.erf")
+def _erf(lo, mop, xs):
+    return [lo.emit("erf", xs)]
+
+
+@lowering("chlo.square")
+def _square(lo, mop, xs):
+    return [lo.emit("multiply", [xs[0], xs[0]])]
+
+
+@lowering("chlo.erfc")
+def _erfc(lo, mop, xs):
+    one = ir.constant(np.array(1, xs[0].type.dtype))
+    return [lo.emit("subtract", [one, lo.emit("erf", xs)])]
+
+
+@lowering("stablehlo.batch_norm_inference")
+def _batch_norm_inference(lo, mop, xs):
+    from jaxlib.mlir import ir as mlir
+
+    x, scale, offset, mean, var = xs
+    eps = mlir.FloatAttr(mop.attributes["epsilon"]).value
+    return [lo.emit("batch_norm", [x, mean, var, scale, offset], dim=_int(mop, "feature_index"), epsilon=float(eps))]
+
+
+@lowering("stablehlo.batch_norm_training")
+def _batch_norm_training(lo, mop, xs):
+    """Normalizes with the batch's own statistics over every dim but the
+    feature dim. torch_xla emits this for layer_norm: x reshaped to
+    [1, rows, D] with feature_index 1, i.e. a layer norm over D per row."""
+    from jaxlib.mlir import ir as mlir
+
+    x, scale, offset = xs
+    eps = float(mlir.FloatAttr(mop.attributes["epsilon"]).value)
+    f = _int(mop, "feature_index")
+    shape = x.type.shape
+    if any(n != 1 for n in shape[:f]):
+        raise Unsupported("batch_norm_training with statistics over the batch (a model in training mode); "
+                          "export the model in eval mode")
+    rows, d = shape[f], int(np.prod(shape[f + 1:], dtype=np.int64))
+    flat = lo.emit("reshape", [x], shape=(rows, d))
+    ones = ir.constant(np.ones(d, x.type.dtype))
+    zeros = ir.constant(np.zeros(d, x.type.dtype))
+    normed = lo.emit("reshape", [lo.emit("layer_norm", [flat, ones, zeros], epsilon=eps)], shape=shape)
+    per_feature = tuple(rows if i == f else 1 for i in range(len(shape)))
+    out = normed
+    scale_data, offset_data = lo.constant_value(scale), lo.constant_value(offset)
+    if scale_data is None or np.any(scale_data != 1):
+        out = lo.emit("multiply", [out, lo.emit("reshape", [scale], shape=per_feature)])
+    if offset_data is None or np.any(offset_data != 0):
+        out = lo.emit("add", [out, lo.emit("reshape", [offset], shape=per_feature)])
+    # the batch statistics, for the rare program that reads them
+    mean = lo.emit("divide", [lo.emit("sum", [flat], dims=(1,), keepdim=0), ir.constant(np.array(d, x.type.dtype))])
+    centered = lo.emit("subtract", [flat, lo.emit("reshape", [mean], shape=(rows, 1))])
+    var = lo.emit("divide", [lo.emit("sum", [lo.emit("multiply", [centered, centered])], dims=(1,), keepdim=0),
+                             ir.constant(np.array(d, x.type.dtype))])
+    return [out, mean, var]
+
+
+@lowering("stablehlo.convolution")
+def _convolution(lo, mop, xs):
+    """Any 2-D convolution as TTNN's NHWC conv2d with HWIO weights: the
+    operand layouts are permuted to that and the result permuted back (the
+    weight permute is folded at build time, the others mostly cancel)."""
+    from jaxlib.mlir.dialects import stablehlo
+
+    d = stablehlo.ConvDimensionNumbers(mop.attributes["dimension_numbers"])
+    spatial = list(d.input_spatial_dimensions)
+    if len(spatial) != 2:
+        raise Unsupported(f"{len(spatial)}-D convolution (only 2-D is supported)")
+    if _int(mop, "batch_group_count") != 1:
+        raise Unsupported("batch_group_count != 1")
+    if any(v != 1 for v in _ints_or(mop, "lhs_dilation", (1, 1))):
+        raise Unsupported("transposed convolution (lhs_dilation) is not supported yet")
+    if "window_reversal" in mop.attributes and any(np.asarray(mop.attributes["window_reversal"]).ravel()):
+        raise Unsupported("window_reversal")
+    x, w = xs
+    xin = _permute(lo, x, [d.input_batch_dimension, *spatial, d.input_feature_dimension])
+    wk = _permute(lo, w, [*d.kernel_spatial_dimensions, d.kernel_input_feature_dimension,
+                          d.kernel_output_feature_dimension])
+    out_channels = wk.type.shape[3]
+    (pt, pb), (pl, pr) = _padding(mop, 2)
+    y = lo.emit("conv2d", [xin, wk, ir.constant(np.zeros(out_channels, x.type.dtype))],
+                stride=_ints_or(mop, "window_strides", (1, 1)), padding=(pt, pb, pl, pr),
+                dilation=_ints_or(mop, "rhs_dilation", (1, 1)), groups=_int(mop, "feature_group_count"),
+                activation=0)
+    out_perm = [0] * 4
+    for i, dim in enumerate([d.output_batch_dimension, *d.output_spatial_dimensions, d.output_feature_dimension]):
+        out_perm[dim] = i
+    return [_permute(lo, y, out_perm)]
+
+
+def _body_op(mop) -> str:
+    body = list(mop.regions[0].blocks[0].operations)
+    return body[0].operation.name if len(body) == 2 else ""
+
+
+@lowering("stablehlo.reduce_window")
+def _reduce_window(lo, mop, xs):
+    """Pooling over two dims (max or sum, the latter fused into avg_pool2d
+    later), or a prefix sum over one dim (cumsum)."""
+    if len(xs) != 2:
+        raise Unsupported("reduce_window over several operands")
+    x, init = xs
+    rank = x.type.rank
+    window = _ints(mop, "window_dimensions")
+    strides = _ints_or(mop, "window_strides", (1,) * rank)
+    pads = _padding(mop, rank)
+    if any(v != 1 for v in _ints_or(mop, "base_dilations", (1,) * rank)):
+        raise Unsupported("reduce_window with base dilation")
+    dilations = _ints_or(mop, "window_dilations", (1,) * rank)
+    body = _body_op(mop)
+    kind = {"stablehlo.maximum": "max", "stablehlo.add": "sum"}.get(body)
+    if kind is None:
+        raise Unsupported(f"reduce_window with body {body or 'of several ops'}")
+    init_data = lo.constant_value(init)
+    if init_data is None:
+        raise Unsupported("reduce_window with a computed init value")
+    if init_data.item() not in ((0,) if kind == "sum" else (-np.inf, np.iinfo(np.int32).min)):
+        raise Unsupported(f"reduce_window {kind} with init {init_data.item()}")
+    dims = [i for i, k in enumerate(window) if k != 1 or pads[i] != (0, 0) or strides[i] != 1]
+    if not dims:  # a window of one element: the identity
+        return [x]
+    if (kind == "sum" and len(dims) == 1 and window[dims[0]] == x.type.shape[dims[0]]
+            and pads[dims[0]] == (window[dims[0]] - 1, 0) and strides[dims[0]] == 1 and dilations[dims[0]] == 1):
+        return [lo.emit("cumsum", [x], dim=dims[0])]
+    if len(dims) > 2:
+        raise Unsupported(f"reduce_window over {len(dims)} dims (pooling covers 2)")
+    if len(dims) == 1:  # pool over one dim as a 2-D pool with a unit window
+        dims = [dims[0], next(i for i in range(rank) if i != dims[0])] if rank > 1 else dims
+    if rank == 4:  # NCHW, NHWC...: the two other dims become N and C
+        others = [i for i in range(4) if i not in dims]
+        perm = [others[0], dims[0], dims[1], others[1]]
+        xin, restore = _permute(lo, x, perm), lambda y: _permute(lo, y, _inverse(perm))
+    else:  # any other rank: the other dims flatten into N, C is 1
+        if len(dims) == 1:
+            raise Unsupported("reduce_window over the only dim of a rank-1 tensor")
+        others = [i for i in range(rank) if i not in dims]
+        perm = others + dims
+        moved = _permute(lo, x, perm)
+        n = int(np.prod([x.type.shape[i] for i in others], dtype=np.int64))
+        xin = lo.emit("reshape", [moved], shape=(n, x.type.shape[dims[0]], x.type.shape[dims[1]], 1))
+
+        def restore(y):
+            y = lo.emit("reshape", [y], shape=tuple(x.type.shape[i] for i in others) + y.type.shape[1:3])
+            return _permute(lo, y, _inverse(perm))
+    kernel = (window[dims[0]], window[dims[1]])
+    stride = (strides[dims[0]], strides[dims[1]])
+    padding = (*pads[dims[0]], *pads[dims[1]])
+    if kind == "max":
+        y = lo.emit("max_pool2d", [xin], kernel=kernel, stride=stride, padding=padding,
+                    dilation=(dilations[dims[0]], dilations[dims[1]]))
+    else:
+        if (dilations[dims[0]], dilations[dims[1]]) != (1, 1):
+            raise Unsupported("dilated sum pooling")
+        y = lo.emit("sum_pool2d", [xin], kernel=kernel, stride=stride, padding=padding)
+    return [restore(y)]
+
+
+@lowering("stablehlo.pad")
+def _pad(lo, mop, xs):
+    x, value = xs
+    value_data = lo.constant_value(value)
+    if value_data is None:
+        raise Unsupported("pad with a computed padding value")
+    if any(v != 0 for v in _ints(mop, "interior_padding")):
+        raise Unsupported("interior (dilating) padding")
+    low, high = _ints(mop, "edge_padding_low"), _ints(mop, "edge_padding_high")
+    y = x
+    if any(v > 0 for v in low + high):
+        y = lo.emit("pad", [x], low=tuple(max(v, 0) for v in low), high=tuple(max(v, 0) for v in high),
+                    value=float(value_data.item()))
+    if any(v < 0 for v in low + high):  # negative padding crops
+        shape = y.type.shape
+        y = lo.emit("slice", [y], begins=tuple(max(-v, 0) for v in low),
+                    ends=tuple(n - max(-v, 0) for n, v in zip(shape, high)), steps=(1,) * len(shape))
+    return [y]
+
+
+@lowering("stablehlo.gather")
+def _gather(lo, mop, xs):
+    """Gathers whose slices are whole rows of the indexed dims (embedding
+    lookups, mask indexing) as one embedding over a flattened table."""
+    from jaxlib.mlir.dialects import stablehlo
+
+    operand, indices = xs
+    g = stablehlo.GatherDimensionNumbers(mop.attributes["dimension_numbers"])
+    offset_dims = list(g.offset_dims)
+    collapsed = list(g.collapsed_slice_dims)
+    index_map = list(g.start_index_map)
+    ivd = g.index_vector_dim
+    sizes = _ints(mop, "slice_sizes")
+    if list(getattr(g, "operand_batching_dims", [])):
+        raise Unsupported("gather with batching dims")
+    rest = [i for i in range(operand.type.rank) if i not in index_map]
+    if (sorted(collapsed) != sorted(index_map) or any(sizes[i] != 1 for i in index_map)
+            or any(sizes[i] != operand.type.shape[i] for i in rest)):
+        raise Unsupported("gather of partial slices (only whole-row lookups are supported)")
+    out = _result(mop)
+    batch_dims = [i for i in range(out.rank) if i not in offset_dims]
+    # indices [..., k] -> one linear row index into the indexed dims
+    if ivd == indices.type.rank:
+        indices = lo.emit("reshape", [indices], shape=indices.type.shape + (1,))
+    else:
+        indices = _permute(lo, indices, [i for i in range(indices.type.rank) if i != ivd] + [ivd])
+    batch_shape = indices.type.shape[:-1]
+    linear = None
+    stride = 1
+    for k in reversed(range(len(index_map))):
+        n = operand.type.shape[index_map[k]]
+        col = lo.emit("slice", [indices], begins=(0,) * (indices.type.rank - 1) + (k,),
+                      ends=batch_shape + (k + 1,), steps=(1,) * indices.type.rank)
+        # XLA clamps each start index into range
+        col = lo.emit("minimum", [lo.emit("maximum", [col, ir.constant(np.array(0, np.int32))]),
+                                  ir.constant(np.array(n - 1, np.int32))])
+        term = col if stride == 1 else lo.emit("multiply", [col, ir.constant(np.array(stride, np.int32))])
+        linear = term if linear is None else lo.emit("add", [linear, term])
+        stride *= n
+    linear = lo.emit("reshape", [linear], shape=batch_shape)
+    table = _permute(lo, operand, index_map + rest)
+    row = int(np.prod([operand.type.shape[i] for i in rest], dtype=np.int64))
+    table = lo.emit("reshape", [table], shape=(stride, row))
+    if table.type.dtype == "bool":  # the embedding kernel copies numbers
+        table = lo.emit("typecast", [table], dtype=dtype_code("int32"))
+        rows = lo.emit("ne", [lo.emit("embedding", [linear, table]), ir.constant(np.array(0, np.int32))])
+    else:
+        rows = lo.emit("embedding", [linear, table])
+    # rows are [batch..., offset...]; StableHLO puts offset dims at offset_dims
+    order = batch_dims + offset_dims
+    staged = tuple(out.shape[i] for i in order)
+    return [_permute(lo, lo.emit("reshape", [rows], shape=staged), _inverse(order))]
+
+
+@lowering("stablehlo.dynamic_slice")
+def _dynamic_slice(lo, mop, xs):
+    x, starts = xs[0], [lo.constant_value(v) for v in xs[1:]]
+    if any(v is None for v in starts):
+        raise Unsupported("dynamic_slice with computed start indices")
+    sizes = _ints(mop, "slice_sizes")
+    # StableHLO clamps starts so the slice stays inside the operand
+    begins = tuple(int(min(max(int(v.item()), 0), n - k)) for v, n, k in zip(starts, x.type.shape, sizes))
+    return [lo.emit("slice", [x], begins=begins, ends=tuple(b + k for b, k in zip(begins, sizes)),
+                    steps=(1,) * x.type.rank)]
+
+
+@lowering("stablehlo.dynamic_update_slice")
+def _dynamic_update_slice(lo, mop, xs):
+    """With constant starts: the update padded into place, selected by a mask."""
+    x, update, starts = xs[0], xs[1], [lo.constant_value(v) for v in xs[2:]]
+    if any(v is None for v in starts):
+        raise Unsupported("dynamic_update_slice with computed start indices")
+    shape, ushape = x.type.shape, update.type.shape
+    begins = [int(min(max(int(v.item()), 0), n - k)) for v, n, k in zip(starts, shape, ushape)]
+    high = tuple(n - b - k for n, b, k in zip(shape, begins, ushape))
+    placed = lo.emit("pad", [update], low=tuple(begins), high=high, value=0.0)
+    mask = np.zeros(shape, bool)
+    mask[tuple(slice(b, b + k) for b, k in zip(begins, ushape))] = True
+    return [lo.emit("where", [ir.constant(mask), placed, x])]
+
+
+def _argmax_kind(mop) -> str | None:
+    """'argmax' or 'argmin' when a two-operand reduce body compares values
+    and selects the matching index, as JAX and torch_xla emit."""
+    from jaxlib.mlir.dialects import stablehlo
+
+    for op in mop.regions[0].blocks[0].operations:
+        if op.operation.name == "stablehlo.compare":
+            d = stablehlo.ComparisonDirectionAttr(op.attributes["comparison_direction"]).value
+            if d in ("GT", "GE"):
+                return "argmax"
+            if d in ("LT", "LE"):
+                return "argmin"
+    return None
 
 
 # --- module import ---------------------------------------------------------------
@@ -356,13 +725,17 @@ def import_module(module, name: str, input_names: list[str], output_names: list[
     args, inputs = [], []
     names = iter(input_names)
     for i, a in enumerate(block.arguments):
-        t = tensor_type(a.type)
+        what = f"weight '{weights[i][0]}'" if i in weights else f"input '{next(names)}'"
+        try:
+            t = tensor_type(a.type)
+        except Unsupported as e:
+            raise UnsupportedOpsError([("argument", what, str(e))]) from None
         if i in weights:
             wname, data = weights[i]
-            args.append(ir.constant(np.asarray(data, dtype=t.dtype).reshape(t.shape), wname))
+            args.append(ir.constant(narrow(np.asarray(data), t.dtype).reshape(t.shape), wname))
         else:
             v = ir.Value(t)
-            inputs.append((next(names), v))
+            inputs.append((what[7:-1], v))
             args.append(v)
     results = lo.lower_block(block, args)
     if lo.problems:

@@ -10,7 +10,11 @@
  *
  * Numerical choices: float32 matmuls and sums accumulate in double, so their
  * results are at least as accurate as numpy's float32 BLAS / pairwise sums.
- * int32 arithmetic wraps (computed in uint32_t). bool is one byte, 0 or 1;
+ * The NN ops' references compute in float64: pools, norms, softmax and the
+ * activations do too (one rounding at the end, or two for softmax), while
+ * linear and conv2d, the hot paths, accumulate in float32 blocks of at most
+ * GEMM_KC terms (see the GEMM section) like float32 BLAS; cumsum is float32
+ * as its reference. int32 arithmetic wraps (computed in uint32_t). bool is one byte, 0 or 1;
  * ops that compute bools (logical ops, comparisons, casts, bool max/min) read
  * any nonzero byte as true and write 0 or 1, data movement copies bytes.
  */
@@ -68,6 +72,12 @@ static const unsigned op_input_dtypes[TTP_OP_COUNT] = {
     [TTP_OP_RESHAPE] = M_ALL,     [TTP_OP_PERMUTE] = M_ALL,      [TTP_OP_CONCAT] = M_ALL,
     [TTP_OP_SLICE] = M_ALL,       [TTP_OP_REPEAT] = M_ALL,       [TTP_OP_SUM] = M_NUMERIC,
     [TTP_OP_MAX] = M_ALL,         [TTP_OP_MIN] = M_ALL,          [TTP_OP_ARANGE] = 0,
+    [TTP_OP_ERF] = M_FLOAT,       [TTP_OP_RELU] = M_NUMERIC,     [TTP_OP_GELU] = M_FLOAT,
+    [TTP_OP_SOFTMAX] = M_FLOAT,   [TTP_OP_LAYER_NORM] = M_FLOAT, [TTP_OP_BATCH_NORM] = M_FLOAT,
+    [TTP_OP_LINEAR] = M_FLOAT,    [TTP_OP_CONV2D] = M_FLOAT,     [TTP_OP_MAX_POOL2D] = M_NUMERIC,
+    [TTP_OP_AVG_POOL2D] = M_FLOAT, [TTP_OP_SUM_POOL2D] = M_FLOAT, [TTP_OP_PAD] = M_ALL,
+    [TTP_OP_EMBEDDING] = M_NUMERIC, /* ids int32 (checked separately), table float32 or int32 */
+    [TTP_OP_ARGMAX] = M_NUMERIC,  [TTP_OP_ARGMIN] = M_NUMERIC,   [TTP_OP_CUMSUM] = M_NUMERIC,
 };
 
 /* ---- scalar semantics ----------------------------------------------------------- */
@@ -175,6 +185,11 @@ MAP_FN(floor_f32, float, float, floorf(x))
 MAP_FN(ceil_f32, float, float, ceilf(x))
 MAP_FN(not_i32, int32_t, int32_t, ~x)
 MAP_FN(not_b8, uint8_t, uint8_t, !x)
+/* The reference rounds math.erf of the float64 value; relu is np.maximum(x, 0)
+   (NaN stays NaN, -0 becomes +0). */
+MAP_FN(erf_f32, float, float, (float)erf((double)x))
+MAP_FN(relu_f32, float, float, f32_max(x, 0.0f))
+MAP_FN(relu_i32, int32_t, int32_t, x > 0 ? x : 0)
 
 /* typecast[from][to] */
 MAP_FN(cast_f32_f32, float, float, x)
@@ -202,6 +217,8 @@ static const map_fn unary_fns[TTP_OP_COUNT][N_DTYPES] = {
     [TTP_OP_FLOOR] = {floor_f32, NULL, NULL},
     [TTP_OP_CEIL] = {ceil_f32, NULL, NULL},
     [TTP_OP_LOGICAL_NOT] = {NULL, not_i32, not_b8},
+    [TTP_OP_ERF] = {erf_f32, NULL, NULL},
+    [TTP_OP_RELU] = {relu_f32, relu_i32, NULL},
 };
 
 static const map_fn cast_fns[N_DTYPES][N_DTYPES] = {
@@ -1188,7 +1205,950 @@ static void run_arange(const ttp_plan* plan, const ttp_op* op, void* const* data
   }
 }
 
-/* ---- the table ----------------------------------------------------------------------------------- */
+/* ==== NN ops: the registry entries from erf on =============================================== */
+
+/* ---- shared helpers ------------------------------------------------------------------------- */
+
+/* activation attribute of linear and conv2d (ops.py ACTIVATIONS). */
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_GELU = 3, ACT_GELU_TANH = 4 };
+
+/* The reference computes gelu in float64 and rounds once; so does this, in
+   the reference's operation order. */
+static inline float gelu_erf(float x) {
+  const double v = x;
+  return (float)(0.5 * v * (1.0 + erf(v / 1.4142135623730951))); /* sqrt(2) */
+}
+static inline float gelu_tanh(float x) {
+  const double v = x;
+  return (float)(0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * (v * v * v))))); /* sqrt(2/pi) */
+}
+/* np.maximum(x, 0) keeps NaN and gives +0 for -0; np.clip(x, 0, 6) keeps NaN and -0. */
+static inline float relu6(float x) { return x < 0 ? 0.0f : x > 6 ? 6.0f : x; }
+
+static void activate_f32(float* y, int64_t n, int64_t code) {
+  switch (code) {
+    case ACT_RELU:
+      for (int64_t i = 0; i < n; i++) y[i] = f32_max(y[i], 0.0f);
+      break;
+    case ACT_RELU6:
+      for (int64_t i = 0; i < n; i++) y[i] = relu6(y[i]);
+      break;
+    case ACT_GELU:
+      for (int64_t i = 0; i < n; i++) y[i] = gelu_erf(y[i]);
+      break;
+    case ACT_GELU_TANH:
+      for (int64_t i = 0; i < n; i++) y[i] = gelu_tanh(y[i]);
+      break;
+    default:
+      break;
+  }
+}
+
+/* The attribute in `slot` holds exactly one float and no integers. */
+static ttp_status* get_float(const ttp_op* op, int slot, double* v) {
+  const ttp_attr* a = &op->attrs[slot];
+  const char* name = ttp_op_defs[op->code].attrs[slot];
+  *v = 0;
+  if (!a->present) return BAD("missing attribute '%s'", name);
+  if (a->n_ints != 0 || a->n_floats != 1)
+    return BAD("attribute '%s' must hold one float, has %u integer(s) and %u float(s)", name, a->n_ints,
+               a->n_floats);
+  *v = a->floats[0];
+  return NULL;
+}
+
+/* One integer in [lo, hi]. */
+static ttp_status* get_int_in(const ttp_op* op, int slot, int64_t lo, int64_t hi, int64_t* v) {
+  const int64_t* p;
+  uint32_t n;
+  *v = 0;
+  TTP_RETURN_IF_ERROR(get_ints(op, slot, 1, 1, &p, &n));
+  if (p[0] < lo || p[0] > hi)
+    return BAD("attribute '%s' is %" PRId64 ", expected %" PRId64 " to %" PRId64,
+               ttp_op_defs[op->code].attrs[slot], p[0], lo, hi);
+  *v = p[0];
+  return NULL;
+}
+
+/* A dim attribute: one integer indexing a dim of t. */
+static ttp_status* get_dim(const ttp_op* op, int slot, const ttp_tensor* t, int* dim) {
+  const int64_t* p;
+  uint32_t n;
+  *dim = 0;
+  TTP_RETURN_IF_ERROR(get_ints(op, slot, 1, 1, &p, &n));
+  if (p[0] < 0 || p[0] >= (int64_t)t->rank)
+    return BAD("attribute '%s' is %" PRId64 ", out of range for %s", ttp_op_defs[op->code].attrs[slot], p[0],
+               tstr(t).s);
+  *dim = (int)p[0];
+  return NULL;
+}
+
+/* The output has t's element type and shape. */
+static ttp_status* check_out_like(const ttp_plan* plan, const ttp_op* op, const ttp_tensor* t) {
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, t->dtype));
+  return check_out_dims(plan, op, t->dims, (int)t->rank);
+}
+
+/* t seen as [outer, n, inner] around `dim`. Only for tensors with elements,
+   which bounds every product. */
+static void around_dim(const ttp_tensor* t, int dim, int64_t* outer, int64_t* n, int64_t* inner) {
+  *outer = 1;
+  *inner = 1;
+  for (int d = 0; d < dim; d++) *outer *= t->dims[d];
+  for (int d = dim + 1; d < (int)t->rank; d++) *inner *= t->dims[d];
+  *n = t->dims[dim];
+}
+
+/* ---- erf, relu, gelu ------------------------------------------------------------------------ */
+
+MAP_FN(gelu_f32, float, float, gelu_erf(x))
+MAP_FN(gelu_tanh_f32, float, float, gelu_tanh(x))
+
+static ttp_status* check_gelu(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 1, 1));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
+  int64_t approximate;
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_GELU_APPROXIMATE, 0, 1, &approximate));
+  return check_out_like(plan, op, IN(0));
+}
+
+static void run_gelu(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor* out = OUT(0);
+  if (out->numel == 0) return;
+  const bool tanh_form = op->attrs[TTP_ATTR_GELU_APPROXIMATE].ints[0] != 0;
+  (tanh_form ? gelu_tanh_f32 : gelu_f32)(data[op->outputs[0]], data[op->inputs[0]], out->numel);
+}
+
+/* ---- softmax -------------------------------------------------------------------------------- */
+
+static ttp_status* check_softmax(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 1, 1));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
+  int dim;
+  TTP_RETURN_IF_ERROR(get_dim(op, TTP_ATTR_SOFTMAX_DIM, IN(0), &dim));
+  return check_out_like(plan, op, IN(0));
+}
+
+/* exp(x - max) is formed in double (x - max is then exact) and summed in
+   double; the exponentials are parked in the output as float32 and scaled
+   by 1/sum, one extra rounding against the reference's float64 e / sum.
+   A NaN, or a max of +-inf, makes the slice NaN as in the reference. The
+   reduced dim is walked with the inner dims contiguous, TILE at a time. */
+static void run_softmax(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor* in = IN(0);
+  if (in->numel == 0) return;
+  int64_t outer, n, inner;
+  around_dim(in, (int)op->attrs[TTP_ATTR_SOFTMAX_DIM].ints[0], &outer, &n, &inner);
+  const float* x = data[op->inputs[0]];
+  float* y = data[op->outputs[0]];
+  if (inner == 1) {
+    for (int64_t o = 0; o < outer; o++) {
+      const float* xr = x + o * n;
+      float* yr = y + o * n;
+      float m = xr[0];
+      for (int64_t i = 1; i < n; i++) m = f32_max(m, xr[i]);
+      double sum = 0;
+      for (int64_t i = 0; i < n; i++) {
+        const double e = exp((double)xr[i] - (double)m);
+        yr[i] = (float)e;
+        sum += e;
+      }
+      const double inv = 1.0 / sum;
+      for (int64_t i = 0; i < n; i++) yr[i] = (float)(yr[i] * inv);
+    }
+    return;
+  }
+  float m[TILE];
+  double sum[TILE];
+  for (int64_t o = 0; o < outer; o++) {
+    for (int64_t j0 = 0; j0 < inner; j0 += TILE) {
+      const int64_t nj = inner - j0 < TILE ? inner - j0 : TILE;
+      const float* xb = x + o * n * inner + j0;
+      float* yb = y + o * n * inner + j0;
+      for (int64_t j = 0; j < nj; j++) m[j] = xb[j];
+      for (int64_t i = 1; i < n; i++)
+        for (int64_t j = 0; j < nj; j++) m[j] = f32_max(m[j], xb[i * inner + j]);
+      for (int64_t j = 0; j < nj; j++) sum[j] = 0;
+      for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < nj; j++) {
+          const double e = exp((double)xb[i * inner + j] - (double)m[j]);
+          yb[i * inner + j] = (float)e;
+          sum[j] += e;
+        }
+      for (int64_t j = 0; j < nj; j++) sum[j] = 1.0 / sum[j];
+      for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < nj; j++) yb[i * inner + j] = (float)(yb[i * inner + j] * sum[j]);
+    }
+  }
+}
+
+/* ---- layer_norm, batch_norm ----------------------------------------------------------------- */
+
+/* Inputs 1.. are vectors of x.shape[dim] elements (their common dtype was
+   checked with x's). */
+static ttp_status* check_param_vectors(const ttp_plan* plan, const ttp_op* op, int dim) {
+  const ttp_tensor* x = IN(0);
+  for (uint32_t k = 1; k < op->n_inputs; k++)
+    if (IN(k)->rank != 1 || IN(k)->dims[0] != x->dims[dim])
+      return BAD("input %u is %s, expected a [%" PRId64 "] parameter vector for dim %d of %s", k,
+                 tstr(IN(k)).s, x->dims[dim], dim, tstr(x).s);
+  return NULL;
+}
+
+static ttp_status* check_layer_norm(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 3, 3));
+  TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
+  const ttp_tensor* x = IN(0);
+  if (x->rank < 1) return BAD("normalizes over the last dim, but input 0 is %s", tstr(x).s);
+  TTP_RETURN_IF_ERROR(check_param_vectors(plan, op, (int)x->rank - 1));
+  double eps;
+  TTP_RETURN_IF_ERROR(get_float(op, TTP_ATTR_LAYER_NORM_EPSILON, &eps));
+  return check_out_like(plan, op, x);
+}
+
+/* Mean and variance in double, two passes (the variance sums (x - mean)^2),
+   then the reference's (x - mean) / sqrt(var + eps) * w + b in double. */
+static void run_layer_norm(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor* x_t = IN(0);
+  if (x_t->numel == 0) return;
+  const int64_t D = x_t->dims[x_t->rank - 1], rows = x_t->numel / D;
+  const double eps = op->attrs[TTP_ATTR_LAYER_NORM_EPSILON].floats[0];
+  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *b = data[op->inputs[2]];
+  float* y = data[op->outputs[0]];
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * D;
+    float* yr = y + r * D;
+    double s = 0;
+    for (int64_t i = 0; i < D; i++) s += xr[i];
+    const double mean = s / (double)D;
+    double ss = 0;
+    for (int64_t i = 0; i < D; i++) {
+      const double d = (double)xr[i] - mean;
+      ss += d * d;
+    }
+    const double sd = sqrt(ss / (double)D + eps);
+    for (int64_t i = 0; i < D; i++)
+      yr[i] = (float)(((double)xr[i] - mean) / sd * (double)w[i] + (double)b[i]);
+  }
+}
+
+static ttp_status* check_batch_norm(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 5, 5));
+  TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
+  int dim;
+  TTP_RETURN_IF_ERROR(get_dim(op, TTP_ATTR_BATCH_NORM_DIM, IN(0), &dim));
+  TTP_RETURN_IF_ERROR(check_param_vectors(plan, op, dim));
+  double eps;
+  TTP_RETURN_IF_ERROR(get_float(op, TTP_ATTR_BATCH_NORM_EPSILON, &eps));
+  return check_out_like(plan, op, IN(0));
+}
+
+/* The reference's (x - mean) / sqrt(var + eps) * w + b in double, with the
+   per-channel values of TILE channels at a time held in double. */
+static void run_batch_norm(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor* x_t = IN(0);
+  if (x_t->numel == 0) return;
+  int64_t outer, C, inner;
+  around_dim(x_t, (int)op->attrs[TTP_ATTR_BATCH_NORM_DIM].ints[0], &outer, &C, &inner);
+  const double eps = op->attrs[TTP_ATTR_BATCH_NORM_EPSILON].floats[0];
+  const float* x = data[op->inputs[0]];
+  const float *mean = data[op->inputs[1]], *var = data[op->inputs[2]];
+  const float *w = data[op->inputs[3]], *b = data[op->inputs[4]];
+  float* y = data[op->outputs[0]];
+  double m[TILE], sd[TILE], ww[TILE], bb[TILE];
+  for (int64_t c0 = 0; c0 < C; c0 += TILE) {
+    const int64_t nc = C - c0 < TILE ? C - c0 : TILE;
+    for (int64_t j = 0; j < nc; j++) {
+      m[j] = mean[c0 + j];
+      sd[j] = sqrt((double)var[c0 + j] + eps);
+      ww[j] = w[c0 + j];
+      bb[j] = b[c0 + j];
+    }
+    for (int64_t o = 0; o < outer; o++) {
+      const float* xb = x + (o * C + c0) * inner;
+      float* yb = y + (o * C + c0) * inner;
+      if (inner == 1) {
+        for (int64_t j = 0; j < nc; j++) yb[j] = (float)(((double)xb[j] - m[j]) / sd[j] * ww[j] + bb[j]);
+      } else {
+        for (int64_t j = 0; j < nc; j++)
+          for (int64_t i = 0; i < inner; i++)
+            yb[j * inner + i] = (float)(((double)xb[j * inner + i] - m[j]) / sd[j] * ww[j] + bb[j]);
+      }
+    }
+  }
+}
+
+/* ---- float32 GEMM blocks: linear and conv2d ------------------------------------------------- */
+
+/* c += a @ b is computed in MR x NR register tiles: the tile's sums start
+   from zero in local arrays (which compilers keep in vector registers),
+   run over at most KC values of k with b's rows read NR at a time, and are
+   added to c once. Callers split k into KC blocks and rows into MC blocks,
+   so a KC x NR panel of b stays in L1 while it serves MC rows, and the sums
+   are float32 over at most KC terms, then over K/KC partial sums. */
+#define GEMM_MR 4 /* gemm_tile names its 4 rows */
+#define GEMM_NR 16
+#define GEMM_KC 256
+#define GEMM_MC 64
+
+/* Row `a[p]` of a zero-padded input pixel for conv2d: KC zeros. */
+static const float gemm_zeros[GEMM_KC];
+
+/* c[r * ldc + j] += sum over k < kc of a[r][k] * b[k * ldb + j], r < 4, j < NR.
+   One accumulator array per row: GCC keeps those in registers, but leaves a
+   float acc[4][NR] on the stack (half the speed). */
+static void gemm_tile(int64_t kc, const float* const* a, const float* b, int64_t ldb, float* restrict c,
+                      int64_t ldc) {
+  float c0[GEMM_NR] = {0}, c1[GEMM_NR] = {0}, c2[GEMM_NR] = {0}, c3[GEMM_NR] = {0};
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+  for (int64_t k = 0; k < kc; k++) {
+    const float* bk = b + k * ldb;
+    const float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
+    for (int j = 0; j < GEMM_NR; j++) {
+      c0[j] += x0 * bk[j];
+      c1[j] += x1 * bk[j];
+      c2[j] += x2 * bk[j];
+      c3[j] += x3 * bk[j];
+    }
+  }
+  for (int j = 0; j < GEMM_NR; j++) {
+    c[j] += c0[j];
+    c[ldc + j] += c1[j];
+    c[2 * ldc + j] += c2[j];
+    c[3 * ldc + j] += c3[j];
+  }
+}
+
+/* The same for the mr x nr tiles at the edges (mr <= MR, nr <= NR). */
+static void gemm_edge(int mr, int nr, int64_t kc, const float* const* a, const float* b, int64_t ldb,
+                      float* restrict c, int64_t ldc) {
+  float acc[GEMM_MR][GEMM_NR] = {{0}};
+  for (int64_t k = 0; k < kc; k++) {
+    const float* bk = b + k * ldb;
+    for (int r = 0; r < mr; r++) {
+      const float ar = a[r][k];
+      for (int j = 0; j < nr; j++) acc[r][j] += ar * bk[j];
+    }
+  }
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < nr; j++) c[r * ldc + j] += acc[r][j];
+}
+
+/* c[m x n] += a[m x kc] @ b[kc x n]: row p of a is a[p] (contiguous in k),
+   b and c are row-major with leading dims ldb and ldc. kc <= GEMM_KC. */
+static void gemm_block(int64_t m, int64_t n, int64_t kc, const float* const* a, const float* b, int64_t ldb,
+                       float* c, int64_t ldc) {
+  for (int64_t j = 0; j < n; j += GEMM_NR) {
+    const int nr = n - j < GEMM_NR ? (int)(n - j) : GEMM_NR;
+    for (int64_t p = 0; p < m; p += GEMM_MR) {
+      const int mr = m - p < GEMM_MR ? (int)(m - p) : GEMM_MR;
+      if (mr == GEMM_MR && nr == GEMM_NR) gemm_tile(kc, a + p, b + j, ldb, c + p * ldc + j, ldc);
+      else gemm_edge(mr, nr, kc, a + p, b + j, ldb, c + p * ldc + j, ldc);
+    }
+  }
+}
+
+/* ---- linear --------------------------------------------------------------------------------- */
+
+static ttp_status* check_linear(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 3, 3));
+  TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
+  int64_t act;
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_LINEAR_ACTIVATION, ACT_NONE, ACT_GELU_TANH, &act));
+  const ttp_tensor *x = IN(0), *w = IN(1), *b = IN(2);
+  if (x->rank < 1 || w->rank != 2 || x->dims[x->rank - 1] != w->dims[0] || b->rank != 1 ||
+      b->dims[0] != w->dims[1])
+    return BAD("needs x[..., K], w[K, N], b[N]; got %s, %s, %s", tstr(x).s, tstr(w).s, tstr(b).s);
+  int64_t dims[TTP_MAX_RANK];
+  memcpy(dims, x->dims, sizeof(int64_t) * x->rank);
+  dims[x->rank - 1] = w->dims[1];
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, x->dtype));
+  return check_out_dims(plan, op, dims, (int)x->rank);
+}
+
+/* y = act(x @ w + b) over rows of x, GEMM_MC rows at a time: the bias
+   initialises the rows, each KC block of k adds its partial sums, and the
+   activation runs over the finished rows while they are still in cache. */
+static void run_linear(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor* out = OUT(0);
+  if (out->numel == 0) return;
+  const int64_t K = IN(1)->dims[0], N = IN(1)->dims[1], M = out->numel / N;
+  const int64_t act = op->attrs[TTP_ATTR_LINEAR_ACTIVATION].ints[0];
+  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *bias = data[op->inputs[2]];
+  float* y = data[op->outputs[0]];
+  const float* a[GEMM_MC];
+  for (int64_t i0 = 0; i0 < M; i0 += GEMM_MC) {
+    const int64_t mc = M - i0 < GEMM_MC ? M - i0 : GEMM_MC;
+    float* yb = y + i0 * N;
+    for (int64_t i = 0; i < mc; i++) memcpy(yb + i * N, bias, (size_t)N * sizeof(float));
+    for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) { /* K == 0: x and w are empty, y = act(b) */
+      const int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+      for (int64_t i = 0; i < mc; i++) a[i] = x + (i0 + i) * K + k0;
+      gemm_block(mc, N, kc, a, w + k0 * N, N, yb, N);
+    }
+    activate_f32(yb, mc * N, act);
+  }
+}
+
+/* ---- windows: conv2d and pooling ------------------------------------------------------------ */
+
+/* ops.py _window_out, with every sum and product checked against overflow
+   (a result beyond int64 could not be an archive's dimension anyway). */
+static ttp_status* window_out(const ttp_op* op, const char* axis, int64_t size, int64_t k, int64_t s,
+                              int64_t lo, int64_t hi, int64_t d, int64_t* out) {
+  *out = 0;
+  if (s < 1 || d < 1 || k < 1 || lo < 0 || hi < 0)
+    return BAD("window sizes, strides and dilations must be >= 1 and padding >= 0; along %s: window %" PRId64
+               ", stride %" PRId64 ", dilation %" PRId64 ", padding %" PRId64 " and %" PRId64,
+               axis, k, s, d, lo, hi);
+  if (k - 1 > (INT64_MAX - 1) / d || lo > INT64_MAX - size || hi > INT64_MAX - size - lo)
+    return BAD("window sizes along %s overflow: size %" PRId64 ", window %" PRId64 ", dilation %" PRId64
+               ", padding %" PRId64 " and %" PRId64, axis, size, k, d, lo, hi);
+  const int64_t span = d * (k - 1) + 1, padded = size + lo + hi;
+  if (padded < span)
+    return BAD("window of %" PRId64 " does not fit a padded %s of %" PRId64, span, axis, padded);
+  *out = (padded - span) / s + 1;
+  return NULL;
+}
+
+/* The taps k in [0, count) of a window whose tap k reads position
+   start + k * d, clipped to those inside [0, size): [*lo, *hi). check's
+   window_out bounds start >= -padding and size - start <= padded size. */
+static void tap_range(int64_t start, int64_t d, int64_t count, int64_t size, int64_t* lo, int64_t* hi) {
+  int64_t l = 0, h = 0;
+  if (start < 0) l = -start / d + (-start % d != 0);
+  if (size - start > 0) h = (size - start - 1) / d + 1;
+  if (h > count) h = count;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+/* Window geometry shared by conv2d and the pools (a dilation of 1 for the
+   pools that have none). */
+typedef struct window2d {
+  int64_t N, H, W, C;      /* input */
+  int64_t Ho, Wo;          /* output spatial dims */
+  int64_t kh, kw, sh, sw, pt, pl, dh, dw;
+} window2d;
+
+static void window2d_init(window2d* g, const ttp_tensor* x, const ttp_tensor* out, int64_t kh, int64_t kw,
+                          const int64_t* stride, const int64_t* padding, const int64_t* dilation) {
+  g->N = x->dims[0];
+  g->H = x->dims[1];
+  g->W = x->dims[2];
+  g->C = x->dims[3];
+  g->Ho = out->dims[1];
+  g->Wo = out->dims[2];
+  g->kh = kh;
+  g->kw = kw;
+  g->sh = stride[0];
+  g->sw = stride[1];
+  g->pt = padding[0];
+  g->pl = padding[2];
+  g->dh = dilation ? dilation[0] : 1;
+  g->dw = dilation ? dilation[1] : 1;
+}
+
+/* The taps of output pixel (oh, ow) inside the input: rows [*h0, *h1),
+   columns [*w0, *w1). oh * sh <= padded - span, so nothing overflows. */
+static void window2d_taps(const window2d* g, int64_t oh, int64_t ow, int64_t* h0, int64_t* h1, int64_t* w0,
+                          int64_t* w1) {
+  tap_range(oh * g->sh - g->pt, g->dh, g->kh, g->H, h0, h1);
+  tap_range(ow * g->sw - g->pl, g->dw, g->kw, g->W, w0, w1);
+}
+
+/* ---- conv2d --------------------------------------------------------------------------------- */
+
+static ttp_status* check_conv2d(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 3, 3));
+  TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
+  int64_t act, groups;
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV2D_ACTIVATION, ACT_NONE, ACT_GELU_TANH, &act));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV2D_GROUPS, 1, INT64_MAX, &groups));
+  const ttp_tensor *x = IN(0), *w = IN(1), *b = IN(2);
+  if (x->rank != 4 || w->rank != 4 || b->rank != 1)
+    return BAD("needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O]; got %s, %s, %s", tstr(x).s, tstr(w).s,
+               tstr(b).s);
+  const int64_t C = x->dims[3], cg = w->dims[2], O = w->dims[3];
+  /* cg * groups == C without overflow: C % groups == 0 and cg == C / groups. */
+  if (C % groups || O % groups || cg != C / groups || b->dims[0] != O)
+    return BAD("channels do not match: x %s, w %s, b %s, groups %" PRId64, tstr(x).s, tstr(w).s, tstr(b).s,
+               groups);
+  const int64_t *st, *pad, *dil;
+  uint32_t n;
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV2D_STRIDE, 2, 2, &st, &n));
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV2D_PADDING, 4, 4, &pad, &n));
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV2D_DILATION, 2, 2, &dil, &n));
+  int64_t dims[4] = {x->dims[0], 0, 0, O};
+  TTP_RETURN_IF_ERROR(
+      window_out(op, "height", x->dims[1], w->dims[0], st[0], pad[0], pad[1], dil[0], &dims[1]));
+  TTP_RETURN_IF_ERROR(
+      window_out(op, "width", x->dims[2], w->dims[1], st[1], pad[2], pad[3], dil[1], &dims[2]));
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, x->dtype));
+  return check_out_dims(plan, op, dims, 4);
+}
+
+/* Depthwise (C/groups == 1, O = C * multiplier): per output pixel, each
+   tap inside the input adds x[c] * w[c * mult + m] to out[c * mult + m]. */
+static void conv2d_depthwise(const window2d* g, const float* x, const float* w, const float* bias, float* y,
+                             int64_t O, int64_t act) {
+  const int64_t C = g->C, mult = O / C;
+  for (int64_t p = 0; p < g->N * g->Ho * g->Wo; p++) {
+    const int64_t n = p / (g->Ho * g->Wo), oh = p / g->Wo % g->Ho, ow = p % g->Wo;
+    float* restrict yp = y + p * O;
+    memcpy(yp, bias, (size_t)O * sizeof(float));
+    int64_t h0, h1, w0, w1;
+    window2d_taps(g, oh, ow, &h0, &h1, &w0, &w1);
+    for (int64_t i = h0; i < h1; i++) {
+      for (int64_t j = w0; j < w1; j++) {
+        const int64_t ih = oh * g->sh - g->pt + i * g->dh, iw = ow * g->sw - g->pl + j * g->dw;
+        const float* xp = x + ((n * g->H + ih) * g->W + iw) * C;
+        const float* wp = w + (i * g->kw + j) * O;
+        if (mult == 1) {
+          for (int64_t c = 0; c < C; c++) yp[c] += xp[c] * wp[c];
+        } else {
+          for (int64_t c = 0; c < C; c++)
+            for (int64_t m = 0; m < mult; m++) yp[c * mult + m] += xp[c] * wp[c * mult + m];
+        }
+      }
+    }
+    activate_f32(yp, O, act);
+  }
+}
+
+/* Everything else, as GEMMs: GEMM_MC output pixels (in N, Ho, Wo order)
+   form the rows; for each tap (i, j) and group, the rows of a are the
+   pixels' input channels of the group (GEMM_KC at a time; gemm_zeros for
+   a pixel whose tap falls in the padding) and b is w[i][j][c0:][group's
+   outputs], contiguous in the output channel. */
+static void conv2d_gemm(const window2d* g, const float* x, const float* w, const float* bias, float* y,
+                        int64_t cg, int64_t O, int64_t groups, int64_t act) {
+  const int64_t og = O / groups, pixels = g->N * g->Ho * g->Wo;
+  int64_t img[GEMM_MC], ih0[GEMM_MC], iw0[GEMM_MC], off[GEMM_MC];
+  const float* a[GEMM_MC];
+  for (int64_t p0 = 0; p0 < pixels; p0 += GEMM_MC) {
+    const int64_t mc = pixels - p0 < GEMM_MC ? pixels - p0 : GEMM_MC;
+    float* yb = y + p0 * O;
+    for (int64_t q = 0; q < mc; q++) {
+      const int64_t p = p0 + q, oh = p / g->Wo % g->Ho, ow = p % g->Wo;
+      img[q] = p / (g->Ho * g->Wo);
+      ih0[q] = oh * g->sh - g->pt;
+      iw0[q] = ow * g->sw - g->pl;
+      memcpy(yb + q * O, bias, (size_t)O * sizeof(float));
+    }
+    for (int64_t i = 0; i < g->kh; i++) {
+      for (int64_t j = 0; j < g->kw; j++) {
+        bool any = false;
+        for (int64_t q = 0; q < mc; q++) {
+          const int64_t ih = ih0[q] + i * g->dh, iw = iw0[q] + j * g->dw;
+          const bool inside = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
+          off[q] = inside ? ((img[q] * g->H + ih) * g->W + iw) * g->C : -1; /* x has elements */
+          any |= inside;
+        }
+        if (!any) continue;
+        const float* wt = w + (i * g->kw + j) * cg * O;
+        for (int64_t grp = 0; grp < groups; grp++) {
+          for (int64_t c0 = 0; c0 < cg; c0 += GEMM_KC) {
+            const int64_t kc = cg - c0 < GEMM_KC ? cg - c0 : GEMM_KC;
+            for (int64_t q = 0; q < mc; q++) a[q] = off[q] < 0 ? gemm_zeros : x + off[q] + grp * cg + c0;
+            gemm_block(mc, og, kc, a, wt + c0 * O + grp * og, O, yb + grp * og, O);
+          }
+        }
+      }
+    }
+    activate_f32(yb, mc * O, act);
+  }
+}
+
+static void run_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *out = OUT(0), *w_t = IN(1);
+  if (out->numel == 0) return;
+  const int64_t cg = w_t->dims[2], O = w_t->dims[3];
+  const int64_t groups = op->attrs[TTP_ATTR_CONV2D_GROUPS].ints[0];
+  const int64_t act = op->attrs[TTP_ATTR_CONV2D_ACTIVATION].ints[0];
+  window2d g;
+  window2d_init(&g, IN(0), out, w_t->dims[0], w_t->dims[1], op->attrs[TTP_ATTR_CONV2D_STRIDE].ints,
+                op->attrs[TTP_ATTR_CONV2D_PADDING].ints, op->attrs[TTP_ATTR_CONV2D_DILATION].ints);
+  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *bias = data[op->inputs[2]];
+  float* y = data[op->outputs[0]];
+  if (cg == 0) { /* no input channels: x and w are empty, y = act(b) */
+    for (int64_t p = 0; p < out->numel / O; p++) {
+      memcpy(y + p * O, bias, (size_t)O * sizeof(float));
+      activate_f32(y + p * O, O, act);
+    }
+  } else if (cg == 1 && groups == g.C) {
+    conv2d_depthwise(&g, x, w, bias, y, O, act);
+  } else {
+    conv2d_gemm(&g, x, w, bias, y, cg, O, groups, act);
+  }
+}
+
+/* ---- pooling -------------------------------------------------------------------------------- */
+
+_Static_assert(TTP_ATTR_MAX_POOL2D_KERNEL == TTP_ATTR_AVG_POOL2D_KERNEL &&
+                   TTP_ATTR_MAX_POOL2D_KERNEL == TTP_ATTR_SUM_POOL2D_KERNEL &&
+                   TTP_ATTR_MAX_POOL2D_STRIDE == TTP_ATTR_AVG_POOL2D_STRIDE &&
+                   TTP_ATTR_MAX_POOL2D_STRIDE == TTP_ATTR_SUM_POOL2D_STRIDE &&
+                   TTP_ATTR_MAX_POOL2D_PADDING == TTP_ATTR_AVG_POOL2D_PADDING &&
+                   TTP_ATTR_MAX_POOL2D_PADDING == TTP_ATTR_SUM_POOL2D_PADDING,
+               "pooling attribute slots differ");
+#define POOL_KERNEL TTP_ATTR_MAX_POOL2D_KERNEL
+#define POOL_STRIDE TTP_ATTR_MAX_POOL2D_STRIDE
+#define POOL_PADDING TTP_ATTR_MAX_POOL2D_PADDING
+
+static ttp_status* check_pool(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 1, 1));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
+  const ttp_tensor* x = IN(0);
+  if (x->rank != 4) return BAD("needs x[N,H,W,C], got %s", tstr(x).s);
+  const int64_t *k, *st, *pad, *dil = NULL;
+  uint32_t n;
+  TTP_RETURN_IF_ERROR(get_ints(op, POOL_KERNEL, 2, 2, &k, &n));
+  TTP_RETURN_IF_ERROR(get_ints(op, POOL_STRIDE, 2, 2, &st, &n));
+  TTP_RETURN_IF_ERROR(get_ints(op, POOL_PADDING, 4, 4, &pad, &n));
+  if (op->code == TTP_OP_MAX_POOL2D)
+    TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_MAX_POOL2D_DILATION, 2, 2, &dil, &n));
+  if (op->code == TTP_OP_AVG_POOL2D) {
+    int64_t flag;
+    TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_AVG_POOL2D_COUNT_INCLUDE_PAD, 0, 1, &flag));
+  }
+  int64_t dims[4] = {x->dims[0], 0, 0, x->dims[3]};
+  TTP_RETURN_IF_ERROR(
+      window_out(op, "height", x->dims[1], k[0], st[0], pad[0], pad[1], dil ? dil[0] : 1, &dims[1]));
+  TTP_RETURN_IF_ERROR(
+      window_out(op, "width", x->dims[2], k[1], st[1], pad[2], pad[3], dil ? dil[1] : 1, &dims[2]));
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, x->dtype));
+  return check_out_dims(plan, op, dims, 4);
+}
+
+/* Max pooling: padding is -inf (INT32_MIN), the identity of max, so only
+   taps inside the input are visited; an all-padding window gives -inf.
+   f32_max propagates NaN like the reference's np.maximum.reduce. */
+#define MAX_POOL_FN(NAME, T, LOWEST, MAX)                                                  \
+  static void NAME(const window2d* g, const void* x_, void* y_) {                          \
+    const T* x = x_;                                                                        \
+    T* restrict y = y_;                                                                     \
+    const int64_t C = g->C;                                                                 \
+    for (int64_t p = 0; p < g->N * g->Ho * g->Wo; p++) {                                    \
+      const int64_t n = p / (g->Ho * g->Wo), oh = p / g->Wo % g->Ho, ow = p % g->Wo;        \
+      T* yp = y + p * C;                                                                    \
+      for (int64_t c = 0; c < C; c++) yp[c] = LOWEST;                                       \
+      int64_t h0, h1, w0, w1;                                                               \
+      window2d_taps(g, oh, ow, &h0, &h1, &w0, &w1);                                         \
+      for (int64_t i = h0; i < h1; i++)                                                     \
+        for (int64_t j = w0; j < w1; j++) {                                                 \
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh, iw = ow * g->sw - g->pl + j * g->dw; \
+          const T* xp = x + ((n * g->H + ih) * g->W + iw) * C;                              \
+          for (int64_t c = 0; c < C; c++) yp[c] = MAX(yp[c], xp[c]);                        \
+        }                                                                                   \
+    }                                                                                       \
+  }
+MAX_POOL_FN(max_pool_f32, float, -INFINITY, f32_max)
+MAX_POOL_FN(max_pool_i32, int32_t, INT32_MIN, MAX_I)
+
+/* Sum and average pooling: zero padding, sums in double over TILE channels
+   at a time, as the reference's float64 window sum. avg divides by kh * kw
+   (count_include_pad) or by the taps inside the input (NaN if none). */
+enum { POOL_SUM, POOL_AVG_INCLUDE_PAD, POOL_AVG };
+
+static void sum_pool_f32(const window2d* g, const float* x, float* y, int mode) {
+  const int64_t C = g->C;
+  const double full = (double)g->kh * (double)g->kw;
+  double acc[TILE];
+  for (int64_t p = 0; p < g->N * g->Ho * g->Wo; p++) {
+    const int64_t n = p / (g->Ho * g->Wo), oh = p / g->Wo % g->Ho, ow = p % g->Wo;
+    int64_t h0, h1, w0, w1;
+    window2d_taps(g, oh, ow, &h0, &h1, &w0, &w1);
+    const double count = (double)(h1 - h0) * (double)(w1 - w0);
+    for (int64_t c0 = 0; c0 < C; c0 += TILE) {
+      const int64_t nc = C - c0 < TILE ? C - c0 : TILE;
+      for (int64_t c = 0; c < nc; c++) acc[c] = 0;
+      for (int64_t i = h0; i < h1; i++)
+        for (int64_t j = w0; j < w1; j++) {
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh, iw = ow * g->sw - g->pl + j * g->dw;
+          const float* xp = x + ((n * g->H + ih) * g->W + iw) * C + c0;
+          for (int64_t c = 0; c < nc; c++) acc[c] += xp[c];
+        }
+      float* yp = y + p * C + c0;
+      if (mode == POOL_SUM) {
+        for (int64_t c = 0; c < nc; c++) yp[c] = (float)acc[c];
+      } else if (mode == POOL_AVG_INCLUDE_PAD) {
+        for (int64_t c = 0; c < nc; c++) yp[c] = (float)(acc[c] / full);
+      } else if (count > 0) {
+        for (int64_t c = 0; c < nc; c++) yp[c] = (float)(acc[c] / count);
+      } else {
+        for (int64_t c = 0; c < nc; c++) yp[c] = NAN; /* 0 / 0 in the reference */
+      }
+    }
+  }
+}
+
+static void run_pool(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *x = IN(0), *out = OUT(0);
+  if (out->numel == 0) return;
+  const int64_t* k = op->attrs[POOL_KERNEL].ints;
+  window2d g;
+  window2d_init(&g, x, out, k[0], k[1], op->attrs[POOL_STRIDE].ints, op->attrs[POOL_PADDING].ints,
+                op->code == TTP_OP_MAX_POOL2D ? op->attrs[TTP_ATTR_MAX_POOL2D_DILATION].ints : NULL);
+  /* x may be empty (H or W is 0, every window all padding); it is then never read. */
+  const void* xd = data[op->inputs[0]];
+  void* yd = data[op->outputs[0]];
+  switch (op->code) {
+    case TTP_OP_MAX_POOL2D:
+      (x->dtype == TTP_DTYPE_FLOAT32 ? max_pool_f32 : max_pool_i32)(&g, xd, yd);
+      break;
+    case TTP_OP_SUM_POOL2D:
+      sum_pool_f32(&g, xd, yd, POOL_SUM);
+      break;
+    default:
+      sum_pool_f32(&g, xd, yd, op->attrs[TTP_ATTR_AVG_POOL2D_COUNT_INCLUDE_PAD].ints[0]
+                                   ? POOL_AVG_INCLUDE_PAD
+                                   : POOL_AVG);
+      break;
+  }
+}
+
+/* ---- pad ------------------------------------------------------------------------------------ */
+
+static ttp_status* check_pad(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 1, 1));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
+  const ttp_tensor* x = IN(0);
+  const int64_t *lo, *hi;
+  uint32_t n;
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_PAD_LOW, x->rank, x->rank, &lo, &n));
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_PAD_HIGH, x->rank, x->rank, &hi, &n));
+  double value;
+  TTP_RETURN_IF_ERROR(get_float(op, TTP_ATTR_PAD_VALUE, &value));
+  int64_t dims[TTP_MAX_RANK] = {0};
+  for (uint32_t d = 0; d < n; d++) {
+    if (lo[d] < 0 || hi[d] < 0)
+      return BAD("needs non-negative padding, got low %s and high %s", dims_str(lo, (int)n).s,
+                 dims_str(hi, (int)n).s);
+    if (lo[d] > INT64_MAX - x->dims[d] || hi[d] > INT64_MAX - x->dims[d] - lo[d])
+      return BAD("padding dim %u of %s by %" PRId64 " and %" PRId64 " overflows", d, tstr(x).s, lo[d], hi[d]);
+    dims[d] = x->dims[d] + lo[d] + hi[d];
+  }
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, x->dtype));
+  return check_out_dims(plan, op, dims, (int)n);
+}
+
+static void fill_value(void* dst, const void* value, size_t size, int64_t n) {
+  if (size == 1) {
+    memset(dst, *(const uint8_t*)value, (size_t)n);
+  } else {
+    for (int64_t i = 0; i < n; i++) memcpy((char*)dst + i * 4, value, 4);
+  }
+}
+
+/* Output rows (the last dim) are either all padding or padding, one input
+   row, padding. The value converts to the element type like typecast. */
+static void run_pad(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *x = IN(0), *out = OUT(0);
+  if (out->numel == 0) return;
+  const double v = op->attrs[TTP_ATTR_PAD_VALUE].floats[0];
+  const size_t size = elem_size(x->dtype);
+  unsigned char value[4];
+  if (x->dtype == TTP_DTYPE_FLOAT32) {
+    const float f = (float)v;
+    memcpy(value, &f, 4);
+  } else if (x->dtype == TTP_DTYPE_INT32) {
+    const int32_t i = f64_to_i32(v);
+    memcpy(value, &i, 4);
+  } else {
+    value[0] = v != 0;
+  }
+  char* y = data[op->outputs[0]];
+  const int r = (int)out->rank;
+  if (x->numel == 0 || r == 0) { /* all padding, or a scalar (nothing to pad) */
+    if (x->numel == 0) fill_value(y, value, size, out->numel);
+    else memcpy(y, data[op->inputs[0]], size);
+    return;
+  }
+  const int64_t *lo = op->attrs[TTP_ATTR_PAD_LOW].ints, *hi = op->attrs[TTP_ATTR_PAD_HIGH].ints;
+  const int64_t n = out->dims[r - 1], xn = x->dims[r - 1];
+  int64_t xst[TTP_MAX_RANK];
+  dense_strides(x, xst);
+  const char* xd = data[op->inputs[0]];
+  odometer it; /* over the output's outer dims; offsets unused */
+  odo_init(&it, r - 1, out->dims, xst);
+  const int64_t rows = out->numel / n;
+  for (int64_t row = 0; row < rows; row++, y += n * (int64_t)size) {
+    bool inside = true;
+    int64_t src = 0;
+    for (int d = 0; d < r - 1 && inside; d++) {
+      inside = it.idx[d] >= lo[d] && it.idx[d] - lo[d] < x->dims[d];
+      if (inside) src += (it.idx[d] - lo[d]) * xst[d];
+    }
+    if (inside) {
+      fill_value(y, value, size, lo[r - 1]);
+      memcpy(y + lo[r - 1] * (int64_t)size, xd + src * (int64_t)size, (size_t)(xn * (int64_t)size));
+      fill_value(y + (lo[r - 1] + xn) * (int64_t)size, value, size, hi[r - 1]);
+    } else {
+      fill_value(y, value, size, n);
+    }
+    odo_next(&it);
+  }
+}
+
+/* ---- embedding ------------------------------------------------------------------------------ */
+
+static ttp_status* check_embedding(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 2, 2));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 1));
+  const ttp_tensor *ids = IN(0), *table = IN(1);
+  if (ids->dtype != TTP_DTYPE_INT32 || table->rank != 2)
+    return BAD("needs int32 ids and a [V, D] table, got %s and %s", tstr(ids).s, tstr(table).s);
+  if (table->dims[0] < 1) return BAD("table %s has no rows to look up", tstr(table).s);
+  if (ids->rank >= TTP_MAX_RANK)
+    return BAD("ids %s would give an output of rank %u > %d", tstr(ids).s, ids->rank + 1, TTP_MAX_RANK);
+  int64_t dims[TTP_MAX_RANK];
+  memcpy(dims, ids->dims, sizeof(int64_t) * ids->rank);
+  dims[ids->rank] = table->dims[1];
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, table->dtype));
+  return check_out_dims(plan, op, dims, (int)ids->rank + 1);
+}
+
+/* Ids are clamped to [0, V), as XLA's gather clamps its indices. */
+static void run_embedding(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *ids_t = IN(0), *table_t = IN(1), *out = OUT(0);
+  if (out->numel == 0) return;
+  const int64_t V = table_t->dims[0], D = table_t->dims[1];
+  const int32_t* ids = data[op->inputs[0]];
+  const char* table = data[op->inputs[1]];
+  char* y = data[op->outputs[0]];
+  const int64_t row = D * 4;
+  for (int64_t t = 0; t < ids_t->numel; t++) {
+    const int64_t id = ids[t] < 0 ? 0 : ids[t] >= V ? V - 1 : ids[t];
+    memcpy(y + t * row, table + id * row, (size_t)row);
+  }
+}
+
+/* ---- argmax, argmin ------------------------------------------------------------------------- */
+
+_Static_assert(TTP_ATTR_ARGMAX_DIM == TTP_ATTR_ARGMIN_DIM &&
+                   TTP_ATTR_ARGMAX_KEEPDIM == TTP_ATTR_ARGMIN_KEEPDIM,
+               "argmax/argmin attribute slots differ");
+
+static ttp_status* check_arg(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 1, 1));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
+  const ttp_tensor* x = IN(0);
+  int dim;
+  int64_t keep;
+  TTP_RETURN_IF_ERROR(get_dim(op, TTP_ATTR_ARGMAX_DIM, x, &dim));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_ARGMAX_KEEPDIM, 0, 1, &keep));
+  if (x->dims[dim] == 0) return BAD("dim %d of %s is empty: no index to return", dim, tstr(x).s);
+  int64_t dims[TTP_MAX_RANK];
+  int r = 0;
+  for (int d = 0; d < (int)x->rank; d++)
+    if (d != dim) dims[r++] = x->dims[d];
+    else if (keep) dims[r++] = 1;
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, TTP_DTYPE_INT32));
+  return check_out_dims(plan, op, dims, r);
+}
+
+/* np.argmax / np.argmin: the first extreme wins ties, and the first NaN
+   counts as the extreme. Indices are stored like astype(int32). */
+#define BETTER_MAX_F(x, b) ((x) > (b) || (isnan(x) && !isnan(b)))
+#define BETTER_MIN_F(x, b) ((x) < (b) || (isnan(x) && !isnan(b)))
+#define BETTER_MAX_I(x, b) ((x) > (b))
+#define BETTER_MIN_I(x, b) ((x) < (b))
+#define ARG_FN(NAME, T, BETTER)                                                             \
+  static void NAME(const void* in_, int32_t* restrict out, int64_t outer, int64_t n, int64_t inner) { \
+    const T* in = in_;                                                                      \
+    if (inner == 1) {                                                                       \
+      for (int64_t o = 0; o < outer; o++) {                                                 \
+        const T* row = in + o * n;                                                          \
+        T best = row[0];                                                                    \
+        int64_t at = 0;                                                                     \
+        for (int64_t i = 1; i < n; i++)                                                     \
+          if (BETTER(row[i], best)) {                                                       \
+            best = row[i];                                                                  \
+            at = i;                                                                         \
+          }                                                                                 \
+        out[o] = i32_bits((uint32_t)at);                                                    \
+      }                                                                                     \
+      return;                                                                               \
+    }                                                                                       \
+    T best[TILE];                                                                           \
+    int64_t at[TILE];                                                                       \
+    for (int64_t o = 0; o < outer; o++)                                                     \
+      for (int64_t j0 = 0; j0 < inner; j0 += TILE) {                                        \
+        const int64_t nj = inner - j0 < TILE ? inner - j0 : TILE;                           \
+        const T* p = in + o * n * inner + j0;                                               \
+        for (int64_t j = 0; j < nj; j++) {                                                  \
+          best[j] = p[j];                                                                   \
+          at[j] = 0;                                                                        \
+        }                                                                                   \
+        for (int64_t i = 1; i < n; i++)                                                     \
+          for (int64_t j = 0; j < nj; j++)                                                  \
+            if (BETTER(p[i * inner + j], best[j])) {                                        \
+              best[j] = p[i * inner + j];                                                   \
+              at[j] = i;                                                                    \
+            }                                                                               \
+        for (int64_t j = 0; j < nj; j++) out[o * inner + j0 + j] = i32_bits((uint32_t)at[j]); \
+      }                                                                                     \
+  }
+ARG_FN(argmax_f32, float, BETTER_MAX_F)
+ARG_FN(argmin_f32, float, BETTER_MIN_F)
+ARG_FN(argmax_i32, int32_t, BETTER_MAX_I)
+ARG_FN(argmin_i32, int32_t, BETTER_MIN_I)
+
+static void run_arg(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor* x = IN(0);
+  if (OUT(0)->numel == 0) return; /* x is nonempty along dim, so x has elements iff the output does */
+  int64_t outer, n, inner;
+  around_dim(x, (int)op->attrs[TTP_ATTR_ARGMAX_DIM].ints[0], &outer, &n, &inner);
+  const bool f32 = x->dtype == TTP_DTYPE_FLOAT32, is_max = op->code == TTP_OP_ARGMAX;
+  void (*fn)(const void*, int32_t*, int64_t, int64_t, int64_t) =
+      f32 ? (is_max ? argmax_f32 : argmin_f32) : (is_max ? argmax_i32 : argmin_i32);
+  fn(data[op->inputs[0]], data[op->outputs[0]], outer, n, inner);
+}
+
+/* ---- cumsum --------------------------------------------------------------------------------- */
+
+static ttp_status* check_cumsum(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 1, 1));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
+  int dim;
+  TTP_RETURN_IF_ERROR(get_dim(op, TTP_ATTR_CUMSUM_DIM, IN(0), &dim));
+  return check_out_like(plan, op, IN(0));
+}
+
+/* Sequential sums in the element type, as np.cumsum(dtype=x.dtype): float32
+   matches the reference bit for bit, int32 wraps. Each step adds an input
+   row to the previous output row, contiguous over the inner dims. */
+#define CUMSUM_FN(NAME, T, ADD)                                                             \
+  static void NAME(const void* in_, void* out_, int64_t outer, int64_t n, int64_t inner) { \
+    const T* in = in_;                                                                      \
+    T* restrict out = out_;                                                                 \
+    for (int64_t o = 0; o < outer; o++) {                                                   \
+      const T* x = in + o * n * inner;                                                      \
+      T* y = out + o * n * inner;                                                           \
+      for (int64_t j = 0; j < inner; j++) y[j] = x[j];                                      \
+      for (int64_t i = 1; i < n; i++)                                                       \
+        for (int64_t j = 0; j < inner; j++)                                                 \
+          y[i * inner + j] = ADD(y[(i - 1) * inner + j], x[i * inner + j]);                 \
+    }                                                                                       \
+  }
+#define ADD_F(a, b) ((a) + (b))
+CUMSUM_FN(cumsum_f32, float, ADD_F)
+CUMSUM_FN(cumsum_i32, int32_t, i32_add)
+
+static void run_cumsum(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor* x = IN(0);
+  if (x->numel == 0) return;
+  int64_t outer, n, inner;
+  around_dim(x, (int)op->attrs[TTP_ATTR_CUMSUM_DIM].ints[0], &outer, &n, &inner);
+  void (*fn)(const void*, void*, int64_t, int64_t, int64_t) =
+      x->dtype == TTP_DTYPE_FLOAT32 ? cumsum_f32 : cumsum_i32;
+  fn(data[op->inputs[0]], data[op->outputs[0]], outer, n, inner);
+}
+
+/* ---- the table ------------------------------------------------------------------------------ */
 
 #define UNARY {check_unary, run_unary}
 #define BINARY {check_binary, run_binary}
@@ -1241,4 +2201,20 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_MAX] = REDUCE,
     [TTP_OP_MIN] = REDUCE,
     [TTP_OP_ARANGE] = {check_arange, run_arange},
+    [TTP_OP_ERF] = UNARY,
+    [TTP_OP_RELU] = UNARY,
+    [TTP_OP_GELU] = {check_gelu, run_gelu},
+    [TTP_OP_SOFTMAX] = {check_softmax, run_softmax},
+    [TTP_OP_LAYER_NORM] = {check_layer_norm, run_layer_norm},
+    [TTP_OP_BATCH_NORM] = {check_batch_norm, run_batch_norm},
+    [TTP_OP_LINEAR] = {check_linear, run_linear},
+    [TTP_OP_CONV2D] = {check_conv2d, run_conv2d},
+    [TTP_OP_MAX_POOL2D] = {check_pool, run_pool},
+    [TTP_OP_AVG_POOL2D] = {check_pool, run_pool},
+    [TTP_OP_SUM_POOL2D] = {check_pool, run_pool},
+    [TTP_OP_PAD] = {check_pad, run_pad},
+    [TTP_OP_EMBEDDING] = {check_embedding, run_embedding},
+    [TTP_OP_ARGMAX] = {check_arg, run_arg},
+    [TTP_OP_ARGMIN] = {check_arg, run_arg},
+    [TTP_OP_CUMSUM] = {check_cumsum, run_cumsum},
 };

@@ -1,0 +1,30 @@
+"""Names for pytree leaves, shared by the JAX and PyTorch frontends."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def path_name(path: Sequence[Any]) -> str:
+    """'layers.0.w' for a pytree key path (JAX or torch key objects)."""
+    parts = []
+    for key in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(key, attr):
+                parts.append(str(getattr(key, attr)))
+                break
+        else:
+            parts.append(str(key))
+    return ".".join(parts)
+
+
+def output_names(paths: list[Sequence[Any]]) -> list[str]:
+    """'output' for a single array, the key names for dicts and ModelOutputs,
+    'output_0', 'output_1'... for tuples."""
+    if len(paths) == 1 and not paths[0]:
+        return ["output"]
+    names = []
+    for p in paths:
+        name = path_name(p)
+        names.append(f"output_{name}" if name.split(".")[0].isdigit() else name)
+    return names

@@ -1,0 +1,113 @@
+"""PyTorch -> torch.export -> torch_xla StableHLO -> ttpack IR.
+
+The module is exported with torch.export (in eval mode unless asked not
+to), converted by torch_xla's exported_program_to_stablehlo, and its
+portable StableHLO bytecode is read with jaxlib's MLIR bindings, so both
+frontends meet in the same StableHLO importer. Parameters and buffers become
+archive weights named by their state_dict names; inputs are named after
+forward()'s parameters (or the keyword names given); outputs after the
+output pytree (tuples, dicts, transformers' ModelOutput).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..compiler import ir
+from . import stablehlo
+from .naming import output_names
+
+
+def _positional_wrapper(module, names: list[str], n_positional: int):
+    """torch_xla's exporter takes positional inputs only: call the user's
+    module with its keyword inputs from a wrapper that takes all positionally."""
+    import torch
+
+    class Positional(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = module
+
+        def forward(self, *args):
+            return self.inner(*args[:n_positional], **dict(zip(names[n_positional:], args[n_positional:])))
+
+    return Positional()
+
+
+def _input_names(module, n_positional: int, keywords: Sequence[str]) -> list[str]:
+    try:
+        params = [p for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [params[i].name if i < len(params) else f"input_{i}" for i in range(n_positional)]
+    return names + list(keywords)
+
+
+def _to_numpy(t) -> np.ndarray:
+    import torch
+
+    if isinstance(t, torch.Tensor):
+        t = t.detach().cpu()
+        return t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+    return np.asarray(t)
+
+
+def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any], name: str = "main",
+                train: bool = False) -> tuple[ir.Program, dict]:
+    import torch
+    import torch.utils._pytree as pytree
+    from jaxlib.mlir import ir as mlir
+    from jaxlib.mlir.dialects import stablehlo as shlo_dialect
+    from torch_xla.stablehlo import exported_program_to_stablehlo
+
+    if isinstance(example_inputs, Mapping):
+        positional, keywords = [], dict(example_inputs)
+    else:
+        positional, keywords = list(example_inputs), {}
+    tensors = [torch.as_tensor(x) for x in positional + list(keywords.values())]
+    if not train:
+        module.eval()
+    names = _input_names(module, len(positional), list(keywords))
+    wrapper = _positional_wrapper(module, names, len(positional))
+
+    with torch.no_grad():
+        eager = wrapper(*tensors)
+        exported = torch.export.export(wrapper, tuple(tensors))
+    bundle = exported_program_to_stablehlo(exported)._bundle
+    (func,) = bundle.stablehlo_funcs
+
+    weights: dict[int, tuple[str, np.ndarray]] = {}
+    input_order: list[str] = []
+    for position, loc in enumerate(func.meta.input_locations):
+        kind = loc.type_.value
+        if kind == "parameter":
+            wname = loc.name.removeprefix("inner.")
+            weights[position] = (wname, _to_numpy(bundle.state_dict[loc.name]))
+        elif kind == "constant":
+            weights[position] = (f"constant.{loc.position}", _to_numpy(bundle.additional_constants[loc.position]))
+        else:
+            input_order.append(names[loc.position])
+    if sorted(input_order) != sorted(names):
+        raise ValueError(f"torch_xla dropped inputs: the program takes {input_order}, forward takes {names} "
+                         f"(inputs forward() never reads cannot be packaged)")
+
+    paths = [p for p, _ in pytree.tree_flatten_with_path(eager)[0]]
+    context = mlir.Context()
+    shlo_dialect.register_dialect(context)
+    with context:
+        module_ir = shlo_dialect.deserialize_portable_artifact(context, func.bytecode)
+        program = stablehlo.import_module(module_ir, name, input_order, output_names(paths), weights)
+    # Present inputs in forward()'s order, whatever order torch_xla chose.
+    by_name = dict(program.inputs)
+    program.inputs = [(n, by_name[n]) for n in names]
+    source = {
+        "framework": "torch",
+        "framework_version": torch.__version__,
+        "module": f"{type(module).__module__}.{type(module).__qualname__}",
+        "train": train,
+    }
+    return program, source
