@@ -103,7 +103,7 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         "options": opts,
         "compile": {"programs": {name: {"op_counts_lowered": lowered_counts}}},
     }
-    data = archive_bytes([program], info, target=target)
+    data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
     path = write_atomic(output, data)
     say(f"wrote {path} ({len(data):,} bytes) in {time.perf_counter() - t0:.2f}s "
         f"(lower {t1 - t0:.2f}s, compile {t2 - t1:.2f}s)")

@@ -12,7 +12,10 @@ import pytest
 
 from conftest import ROOT, run_cli
 
-SAMPLES = ["jax_mlp", "jax_sincos"]
+SAMPLES = ["jax_mlp", "jax_sincos", "torch_resnet18", "torch_bert"]
+# float32 throughout; deep convolution stacks (ResNet-18) accumulate in a
+# different order than PyTorch, so allow 1e-4 relative there.
+TOL = {"rtol": 1e-4, "atol": 1e-5}
 
 
 def _spec(name):
@@ -31,7 +34,7 @@ def built(tmp_path_factory):
     for name in SAMPLES:
         path = out / f"{name}.ttpack"
         proc = run_cli("build", ROOT / "samples" / f"{name}.py", "-o", path)
-        assert "verified against jax" in proc.stderr, proc.stderr
+        assert "verified against" in proc.stderr, proc.stderr
         paths[name] = path
     return paths
 
@@ -46,33 +49,32 @@ def test_build_writes_one_file_and_reports_progress(built, name):
 @pytest.mark.parametrize("name", SAMPLES)
 def test_python_runtime_matches_jax(built, name):
     import ttpack.runtime as rt
-    from ttpack.verify import framework_outputs
+    from ttpack.verify import framework_outputs, runtime_inputs
 
     spec = _spec(name)
     model = rt.load(built[name])
-    got = model(*spec.example_inputs)
+    got = model(*runtime_inputs(spec))
     got = list(got) if isinstance(got, tuple) else [got]
     for g, w in zip(got, framework_outputs(spec)):
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g, w, **TOL)
 
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_cli_run_and_c_program_agree_with_jax(built, name, tmp_path, ttpack_run_exe):
-    from ttpack.verify import framework_outputs
+    import ttpack.runtime as rt
+    from ttpack.verify import framework_outputs, runtime_inputs
 
     spec = _spec(name)
-    import ttpack.runtime as rt
-
     model = rt.load(built[name])
     args = []
-    for s, x in zip(model.inputs, spec.example_inputs):
-        np.save(tmp_path / f"{s.name}.npy", np.asarray(x))
+    for s, x in zip(model.inputs, runtime_inputs(spec)):
+        np.save(tmp_path / f"{s.name}.npy", x.astype(s.dtype))  # int64 ids -> the archive's int32
         args += ["--input", f"{s.name}={tmp_path / f'{s.name}.npy'}"]
     run_cli("run", built[name], *args, "--output", tmp_path / "out.npz")
     cli_out = np.load(tmp_path / "out.npz")
     want = framework_outputs(spec)
     for s, w in zip(model.outputs, want):
-        np.testing.assert_allclose(cli_out[s.name], w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(cli_out[s.name], w, **TOL)
 
     c_args = []
     for s in model.inputs:
@@ -83,7 +85,7 @@ def test_cli_run_and_c_program_agree_with_jax(built, name, tmp_path, ttpack_run_
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     for s, w in zip(model.outputs, want):
-        np.testing.assert_allclose(np.load(outdir / f"{s.name}.npy"), w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.load(outdir / f"{s.name}.npy"), w, **TOL)
         # the C program and the Python bindings run the same kernels: identical bits
         np.testing.assert_array_equal(np.load(outdir / f"{s.name}.npy"), cli_out[s.name])
 

@@ -26,26 +26,36 @@ TENSOR_INTERMEDIATE, TENSOR_INPUT, TENSOR_WEIGHT = 0, 1, 2
 
 
 class WeightTable:
-    """Every constant of every program, laid out in one segment."""
+    """Every constant of every program, laid out in one segment: user
+    weights first, in the order the user sees them (weight_order, e.g. the
+    state_dict's), then what was folded from them, then literals."""
 
-    def __init__(self, programs: list[Program]):
+    def __init__(self, programs: list[Program], weight_order: list[str] | None = None):
         self.values: list[Value] = []
         self.index: dict[int, int] = {}
         self.names: list[str] = []
         taken: set[str] = set()
+        rank = {name: i for i, name in enumerate(weight_order or [])}
+        unique: dict[int, Value] = {}
         for program in programs:
             for v in program.constants():
-                if v.id in self.index:
-                    continue
-                base = v.weight_name or f"constant.{len(self.values)}"
-                name, k = base, 1
-                while name in taken:  # folded weights can share a base name
-                    k += 1
-                    name = f"{base}#{k}"
-                taken.add(name)
-                self.index[v.id] = len(self.values)
-                self.values.append(v)
-                self.names.append(name)
+                unique.setdefault(v.id, v)
+
+        def key(item):
+            position, v = item
+            base = (v.weight_name or "").split(":")[0]
+            return (0 if base in rank else 1, rank.get(base, 0), position)
+
+        for _, v in sorted(enumerate(unique.values()), key=key):
+            base = v.weight_name or f"constant.{len(self.values)}"
+            name, k = base, 1
+            while name in taken:  # folded weights can share a base name
+                k += 1
+                name = f"{base}#{k}"
+            taken.add(name)
+            self.index[v.id] = len(self.values)
+            self.values.append(v)
+            self.names.append(name)
         self.offsets, size = [], 0
         for v in self.values:
             size = fmt.align(size, fmt.WEIGHT_ALIGNMENT)
@@ -212,10 +222,11 @@ def build_metadata(programs: list[Program], weights: WeightTable, info: dict) ->
     return msgpack.packb(meta, use_bin_type=True)
 
 
-def archive_bytes(programs: list[Program], info: dict, target: str = "cpu") -> bytes:
+def archive_bytes(programs: list[Program], info: dict, target: str = "cpu",
+                  weight_order: list[str] | None = None) -> bytes:
     """The whole archive. `info` is the metadata the caller adds (producer,
     source, options...): it must be deterministic, so no timestamps."""
-    weights = WeightTable(programs)
+    weights = WeightTable(programs, weight_order)
     segment = weights.segment_bytes()
     segment_hash = fmt.xxh64(segment)
     metadata = build_metadata(programs, weights, info)

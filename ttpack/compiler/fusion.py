@@ -160,7 +160,8 @@ def fold_batch_norm(program: Program) -> Program:
         w, b = conv.inputs[1].data, conv.inputs[2].data
         dtype = w.dtype
         w2 = constant((w * scale).astype(dtype), _derived(conv.inputs[1], "bn"), folded=True)
-        b2 = constant(((b - mean) * scale + bias).astype(dtype), _derived(conv.inputs[2], "bn"), folded=True)
+        b2 = constant(((b - mean) * scale + bias).astype(dtype),
+                      _derived(conv.inputs[2], "bn") or _derived(op.inputs[4], "conv"), folded=True)
         replace[id(conv)] = Op("conv2d", [conv.inputs[0], w2, b2], conv.attrs, op.outputs, conv.location)
         drop.add(id(op))
     return _rewrite(program, replace, drop) if replace else program

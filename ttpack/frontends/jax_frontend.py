@@ -85,5 +85,6 @@ def lower_jax(fn, example_inputs: Sequence[Any], params: Any = None, name: str =
         "framework_version": jax.__version__,
         "function": getattr(fn, "__qualname__", repr(fn)),
         "module": getattr(fn, "__module__", None),
+        "parameters": [name for name, _ in weights.values()],  # pytree order
     }
     return program, source

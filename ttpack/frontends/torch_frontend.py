@@ -109,5 +109,6 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any], name:
         "framework_version": torch.__version__,
         "module": f"{type(module).__module__}.{type(module).__qualname__}",
         "train": train,
+        "parameters": [k for k in module.state_dict()],  # the order the user sees
     }
     return program, source
