@@ -1535,15 +1535,26 @@ static void gemm_edge(int mr, int nr, int64_t kc, const float* const* a, const f
 }
 
 /* c[m x n] += a[m x kc] @ b[kc x n]: row p of a is a[p] (contiguous in k),
-   b and c are row-major with leading dims ldb and ldc. kc <= GEMM_KC. */
+   b and c are row-major with leading dims ldb and ldc. kc <= GEMM_KC.
+   A full kc x NR panel of b that serves several row tiles is first copied
+   to a contiguous buffer: read in place, its rows are ldb apart, and when
+   ldb is a multiple of 4 KiB they all compete for the same few L1 sets. */
 static void gemm_block(int64_t m, int64_t n, int64_t kc, const float* const* a, const float* b, int64_t ldb,
                        float* c, int64_t ldc) {
+  float panel[GEMM_KC * GEMM_NR];
   for (int64_t j = 0; j < n; j += GEMM_NR) {
     const int nr = n - j < GEMM_NR ? (int)(n - j) : GEMM_NR;
+    const float* bp = b + j;
+    int64_t ldp = ldb;
+    if (nr == GEMM_NR && m > GEMM_MR) {
+      for (int64_t k = 0; k < kc; k++) memcpy(panel + k * GEMM_NR, b + k * ldb + j, sizeof(float) * GEMM_NR);
+      bp = panel;
+      ldp = GEMM_NR;
+    }
     for (int64_t p = 0; p < m; p += GEMM_MR) {
       const int mr = m - p < GEMM_MR ? (int)(m - p) : GEMM_MR;
-      if (mr == GEMM_MR && nr == GEMM_NR) gemm_tile(kc, a + p, b + j, ldb, c + p * ldc + j, ldc);
-      else gemm_edge(mr, nr, kc, a + p, b + j, ldb, c + p * ldc + j, ldc);
+      if (mr == GEMM_MR && nr == GEMM_NR) gemm_tile(kc, a + p, bp, ldp, c + p * ldc + j, ldc);
+      else gemm_edge(mr, nr, kc, a + p, bp, ldp, c + p * ldc + j, ldc);
     }
   }
 }
@@ -1567,8 +1578,9 @@ static ttp_status* check_linear(const ttp_plan* plan, const ttp_op* op) {
 }
 
 /* y = act(x @ w + b) over rows of x, GEMM_MC rows at a time: the bias
-   initialises the rows, each KC block of k adds its partial sums, and the
-   activation runs over the finished rows while they are still in cache. */
+   initialises the rows, each KC block of k adds its partial sums (register
+   tiles, see gemm_block), and the activation runs over the block's rows
+   once they are finished. K == 0 leaves y = act(b) without reading x or w. */
 static void run_linear(const ttp_plan* plan, const ttp_op* op, void* const* data) {
   const ttp_tensor* out = OUT(0);
   if (out->numel == 0) return;
@@ -1581,7 +1593,7 @@ static void run_linear(const ttp_plan* plan, const ttp_op* op, void* const* data
     const int64_t mc = M - i0 < GEMM_MC ? M - i0 : GEMM_MC;
     float* yb = y + i0 * N;
     for (int64_t i = 0; i < mc; i++) memcpy(yb + i * N, bias, (size_t)N * sizeof(float));
-    for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) { /* K == 0: x and w are empty, y = act(b) */
+    for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
       const int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
       for (int64_t i = 0; i < mc; i++) a[i] = x + (i0 + i) * K + k0;
       gemm_block(mc, N, kc, a, w + k0 * N, N, yb, N);
@@ -1651,11 +1663,17 @@ static void window2d_init(window2d* g, const ttp_tensor* x, const ttp_tensor* ou
 }
 
 /* The taps of output pixel (oh, ow) inside the input: rows [*h0, *h1),
-   columns [*w0, *w1). oh * sh <= padded - span, so nothing overflows. */
+   columns [*w0, *w1), both empty if either is (then x may have no elements
+   and the other range can be huge). oh * sh <= padded - span, so nothing
+   overflows. */
 static void window2d_taps(const window2d* g, int64_t oh, int64_t ow, int64_t* h0, int64_t* h1, int64_t* w0,
                           int64_t* w1) {
   tap_range(oh * g->sh - g->pt, g->dh, g->kh, g->H, h0, h1);
   tap_range(ow * g->sw - g->pl, g->dw, g->kw, g->W, w0, w1);
+  if (*h0 == *h1 || *w0 == *w1) {
+    *h1 = *h0;
+    *w1 = *w0;
+  }
 }
 
 /* ---- conv2d --------------------------------------------------------------------------------- */
