@@ -208,6 +208,25 @@ def _channel_bias(v: Value, channels: int, rank: int) -> np.ndarray | None:
     return v.data.reshape(channels)
 
 
+def _bias_after(g: Graph, op: Op):
+    """(signed bias vector, the constant, the op) when op's only user adds
+    (or subtracts) a constant along the channel dim: out + c, c + out, out - c."""
+    (out,) = op.outputs
+    if not g.single_use(out) or not op.inputs[2].is_constant:
+        return None
+    (user,) = g.users[out.id]
+    if user.name not in ("add", "subtract") or user.outputs[0].type != out.type:
+        return None
+    if user.inputs[0] is out:
+        other, sign = user.inputs[1], (1 if user.name == "add" else -1)
+    elif user.name == "add":
+        other, sign = user.inputs[0], 1
+    else:
+        return None
+    vec = _channel_bias(other, out.type.shape[-1], out.type.rank)
+    return None if vec is None else (sign * vec, other, user)
+
+
 def fuse_bias(program: Program) -> Program:
     """Only the bias half of fuse_bias_activation: runs before batch norm
     folding, which needs conv2d -> batch_norm adjacent."""
@@ -225,28 +244,15 @@ def fuse_bias_activation(program: Program, activations: bool = True) -> Program:
             if op.name not in ("conv2d", "linear") or op.attrs["activation"][0] != ACT["none"]:
                 continue
             (out,) = op.outputs
-            channels = out.type.shape[-1]
-            if g.single_use(out):
-                (user,) = g.users[out.id]
-                if user.name in ("add", "subtract") and user.outputs[0].type == out.type and user.inputs[0] is out:
-                    vec = _channel_bias(user.inputs[1], channels, out.type.rank)
-                    if vec is not None and op.inputs[2].is_constant:
-                        sign = 1 if user.name == "add" else -1
-                        b = constant((op.inputs[2].data + sign * vec).astype(out.type.dtype),
-                                     _bias_name(op.inputs[2], user.inputs[1]), folded=True)
-                        fused = Op(op.name, [op.inputs[0], op.inputs[1], b], op.attrs, user.outputs, op.location)
-                        program = _rewrite(program, {id(op): fused}, {id(user)})
-                        changed = True
-                        break
-                if user.name == "add" and user.outputs[0].type == out.type and user.inputs[1] is out:
-                    vec = _channel_bias(user.inputs[0], channels, out.type.rank)
-                    if vec is not None and op.inputs[2].is_constant:
-                        b = constant((op.inputs[2].data + vec).astype(out.type.dtype),
-                                     _bias_name(op.inputs[2], user.inputs[0]), folded=True)
-                        fused = Op(op.name, [op.inputs[0], op.inputs[1], b], op.attrs, user.outputs, op.location)
-                        program = _rewrite(program, {id(op): fused}, {id(user)})
-                        changed = True
-                        break
+            bias = _bias_after(g, op)
+            if bias is not None:
+                vec, other, user = bias
+                b = constant((op.inputs[2].data + vec).astype(out.type.dtype),
+                             _bias_name(op.inputs[2], other), folded=True)
+                fused = Op(op.name, [op.inputs[0], op.inputs[1], b], op.attrs, user.outputs, op.location)
+                program = _rewrite(program, {id(op): fused}, {id(user)})
+                changed = True
+                break
             act = _activation_of(g, op) if activations else None
             if act is not None:
                 code, users = act
