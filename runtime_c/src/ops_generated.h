@@ -67,8 +67,9 @@ enum ttp_op_code {
   TTP_OP_EMBEDDING = 58,
   TTP_OP_ARGMAX = 59,
   TTP_OP_ARGMIN = 60,
-  TTP_OP_CUMSUM = 61,
-  TTP_OP_COUNT = 62
+  TTP_OP_ERFC = 61,
+  TTP_OP_CUMSUM = 62,
+  TTP_OP_COUNT = 63
 };
 
 #define TTP_MAX_ATTRS 5
@@ -190,6 +191,7 @@ static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
   {"embedding", {0}},
   {"argmax", {"dim", "keepdim"}},
   {"argmin", {"dim", "keepdim"}},
+  {"erfc", {0}},
   {"cumsum", {"dim"}},
 };
 

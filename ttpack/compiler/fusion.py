@@ -62,7 +62,7 @@ def _scalar(v: Value) -> float | None:
 
 # --- layout: keep activations NHWC between convolutions ---------------------------
 
-_LAYOUT_FREE = registry.UNARY | registry.BROADCASTING | {"relu", "gelu", "erf", "typecast"}
+_LAYOUT_FREE = registry.UNARY | registry.BROADCASTING | {"typecast"}
 
 
 def sink_permutes(program: Program) -> Program:
@@ -439,7 +439,7 @@ def _fuse_idiom(program: Program, anchors: set[str], candidates, depth: int = 4)
 
 
 def fuse_gelu(program: Program) -> Program:
-    return _fuse_idiom(program, {"erf", "tanh"},
+    return _fuse_idiom(program, {"erf", "erfc", "tanh"},
                        lambda x, ops: [("gelu", {"approximate": (0,)}), ("gelu", {"approximate": (1,)})])
 
 
@@ -473,7 +473,7 @@ def hoist_unary_above_reshape(program: Program) -> Program:
     g = Graph(program)
     replace = {}
     for op in program.ops:
-        if op.name in registry.UNARY | {"relu", "gelu", "erf"}:
+        if op.name in registry.UNARY:
             x, others = op.inputs[0], []
         elif op.name in registry.BROADCASTING and len(op.inputs) == 2 and op.inputs[1].is_constant \
                 and _scalar(op.inputs[1]) is not None and op.outputs[0].type == op.inputs[0].type:

@@ -380,6 +380,12 @@ def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)).astype(x.dtype)
 
 
+def _erfc(x):
+    import math
+
+    return np.vectorize(math.erfc, otypes=[np.float64])(x.astype(np.float64)).astype(x.dtype)
+
+
 def _gelu(x, approximate):
     x64 = x.astype(np.float64)
     if approximate:
@@ -618,6 +624,8 @@ _register("embedding", (), _embedding_rule, _embedding, ("int32", "float32"),
           "embedding(ids int32[...], table[V, D]) -> [..., D]; ids clamped to [0, V)")
 _register("argmax", ("dim", "keepdim"), _arg_rule, _arg(np.argmax), NUMERIC, "index of the max along dim (int32)")
 _register("argmin", ("dim", "keepdim"), _arg_rule, _arg(np.argmin), NUMERIC, "index of the min along dim (int32)")
+_register("erfc", (), _same_as_input, lambda xs, a: [_erfc(xs[0])], FLOAT,
+          "complementary error function, accurate where 1 - erf(x) would round to 0")
 _register("cumsum", ("dim",), _cumsum_rule,
           lambda xs, a: [np.cumsum(xs[0], axis=a["dim"][0], dtype=xs[0].dtype)], NUMERIC, "inclusive prefix sum")
 

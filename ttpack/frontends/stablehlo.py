@@ -441,8 +441,7 @@ def _square(lo, mop, xs):
 
 @lowering("chlo.erfc")
 def _erfc(lo, mop, xs):
-    one = ir.constant(np.array(1, xs[0].type.dtype))
-    return [lo.emit("subtract", [one, lo.emit("erf", xs)])]
+    return [lo.emit("erfc", xs)]
 
 
 @lowering("stablehlo.batch_norm_inference")

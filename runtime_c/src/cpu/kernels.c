@@ -78,6 +78,7 @@ static const unsigned op_input_dtypes[TTP_OP_COUNT] = {
     [TTP_OP_AVG_POOL2D] = M_FLOAT, [TTP_OP_SUM_POOL2D] = M_FLOAT, [TTP_OP_PAD] = M_ALL,
     [TTP_OP_EMBEDDING] = M_NUMERIC, /* ids int32 (checked separately), table float32 or int32 */
     [TTP_OP_ARGMAX] = M_NUMERIC,  [TTP_OP_ARGMIN] = M_NUMERIC,   [TTP_OP_CUMSUM] = M_NUMERIC,
+    [TTP_OP_ERFC] = M_FLOAT,
 };
 
 /* ---- scalar semantics ----------------------------------------------------------- */
@@ -188,6 +189,7 @@ MAP_FN(not_b8, uint8_t, uint8_t, !x)
 /* The reference rounds math.erf of the float64 value; relu is np.maximum(x, 0)
    (NaN stays NaN, -0 becomes +0). */
 MAP_FN(erf_f32, float, float, (float)erf((double)x))
+MAP_FN(erfc_f32, float, float, (float)erfc((double)x))
 MAP_FN(relu_f32, float, float, f32_max(x, 0.0f))
 MAP_FN(relu_i32, int32_t, int32_t, x > 0 ? x : 0)
 
@@ -218,6 +220,7 @@ static const map_fn unary_fns[TTP_OP_COUNT][N_DTYPES] = {
     [TTP_OP_CEIL] = {ceil_f32, NULL, NULL},
     [TTP_OP_LOGICAL_NOT] = {NULL, not_i32, not_b8},
     [TTP_OP_ERF] = {erf_f32, NULL, NULL},
+    [TTP_OP_ERFC] = {erfc_f32, NULL, NULL},
     [TTP_OP_RELU] = {relu_f32, relu_i32, NULL},
 };
 
@@ -2235,4 +2238,5 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_ARGMAX] = {check_arg, run_arg},
     [TTP_OP_ARGMIN] = {check_arg, run_arg},
     [TTP_OP_CUMSUM] = {check_cumsum, run_cumsum},
+    [TTP_OP_ERFC] = UNARY,
 };
