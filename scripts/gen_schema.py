@@ -79,7 +79,9 @@ def c_schema_header(js: dict) -> str:
                            f"{{ return ttp_fb_read_string(t, {slot}, v); }}")
             elif prop.get("type") == "array":
                 item = prop["items"]
-                if "$ref" in item and defs[item["$ref"].split("/")[-1]].get("type") == "object":
+                if item.get("type") == "string" or (
+                        "$ref" in item and defs[item["$ref"].split("/")[-1]].get("type") == "object"):
+                    # vectors of tables and of strings hold 4-byte offsets
                     out.append(f"static inline bool {fn}(const ttp_fb_table* t, ttp_fb_vector* v) "
                                f"{{ return ttp_fb_read_vector(t, {slot}, 4, v); }}")
                 else:

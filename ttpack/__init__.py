@@ -1,4 +1,4 @@
-"""ttpack: ahead-of-time packaging of JAX (and later PyTorch) models for
+"""ttpack: ahead-of-time packaging of JAX functions and PyTorch modules for
 Tenstorrent chips, with a C runtime that runs the archives.
 
 Importing ttpack stays light: `ttpack.runtime` must work with neither JAX
@@ -9,8 +9,9 @@ __version__ = "0.1.0"
 
 
 def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu", **kwargs):
-    """Compiles a JAX function (fn(params, *inputs)) and its weights into one
-    .ttpack archive at `output`; returns its path. See ttpack.build_api.build."""
+    """Compiles a JAX function (fn(params, *inputs)) or a torch.nn.Module and
+    its weights into one .ttpack archive at `output`; returns its path. See
+    ttpack.build_api.build."""
     from .build_api import build as _build
 
     return _build(fn_or_module, example_inputs, output=output, params=params, options=options,
@@ -22,4 +23,8 @@ def __getattr__(name):
         from .build_api import BuildSpec
 
         return BuildSpec
+    if name == "BuildError":
+        from .errors import BuildError
+
+        return BuildError
     raise AttributeError(f"module 'ttpack' has no attribute {name!r}")

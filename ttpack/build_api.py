@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import __version__
+from .errors import BuildError
 from .compiler import passes
 from .compiler.pipeline import pipeline_for
 
@@ -39,10 +40,6 @@ class BuildSpec:
     name: str = "main"
 
 
-class BuildError(Exception):
-    """The model cannot be built as asked; the message says why and what to do."""
-
-
 def _framework(obj) -> str:
     if any((c.__module__ or "").startswith("torch") for c in type(obj).__mro__):
         return "torch"
@@ -57,7 +54,10 @@ def _options(options: dict | None) -> dict:
     unknown = set(options or {}) - set(DEFAULT_OPTIONS)
     if unknown:
         raise BuildError(f"unknown compile option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}")
-    opts.update(options or {})
+    for key, value in (options or {}).items():
+        if not isinstance(value, bool):
+            raise BuildError(f"compile option {key} must be True or False, got {value!r}")
+        opts[key] = value
     return opts
 
 
@@ -87,6 +87,9 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
     else:
         from .frontends.jax_frontend import lower_jax
 
+        if isinstance(example_inputs, Mapping):
+            raise BuildError("JAX functions take positional example inputs: pass a list, in the order of "
+                             "the function's parameters after params")
         say(f"lowering {getattr(fn_or_module, '__qualname__', 'function')} with JAX")
         program, source = lower_jax(fn_or_module, list(example_inputs), params, name=name)
     lowered_counts = program.op_counts()

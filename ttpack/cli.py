@@ -13,7 +13,7 @@ import numpy as np
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Package JAX models into .ttpack archives and run them.")
+                  help="Package JAX functions and PyTorch modules into .ttpack archives and run them.")
 
 
 def _fail(message: str, code: int = 1):
@@ -43,7 +43,7 @@ def build(
     model_file: Path = typer.Argument(..., help="Python file defining ttpack_spec() -> ttpack.BuildSpec"),
     output: Path = typer.Option(..., "-o", "--output", help="archive to write (.ttpack)"),
     target: str = typer.Option("cpu", help="device to build for"),
-    option: List[str] = typer.Option([], "--option", "-O", help="compile option KEY=VALUE (true/false)"),
+    option: List[str] = typer.Option([], "--option", "-O", help="compile option KEY=true|false, e.g. -O fuse=false"),
     verify: bool = typer.Option(True, help="run the archive on the example inputs and compare with the framework"),
 ):
     """Compile a model file into one .ttpack archive."""
@@ -53,8 +53,10 @@ def build(
     spec = _load_spec(model_file)
     options = dict(spec.options)
     for item in option:
-        key, _, value = item.partition("=")
-        options[key] = value.lower() in ("1", "true", "yes", "on")
+        key, sep, value = item.partition("=")
+        if not sep or value.lower() not in ("true", "false"):
+            _fail(f"compile options are KEY=true or KEY=false, got '{item}'")
+        options[key] = value.lower() == "true"
     try:
         path = build_archive(spec.fn, spec.example_inputs, output=output, params=spec.params,
                              options=options, target=target, name=spec.name,
@@ -62,9 +64,12 @@ def build(
     except (BuildError, UnsupportedOpsError) as e:
         _fail(str(e))
     if verify:
-        from .verify import compare_with_framework
+        from .verify import VerifyError, compare_with_framework
 
-        report = compare_with_framework(path, spec)
+        try:
+            report = compare_with_framework(path, spec)
+        except VerifyError as e:
+            _fail(f"{path} was written but does not match {e.framework} on the example inputs: {e}")
         if report is None:
             typer.echo("[ttpack] verify skipped: example inputs are shapes, not values", err=True)
         else:
@@ -136,7 +141,11 @@ def _parse_inputs(items: List[str], specs) -> dict:
             named[name] = np.load(file)
         else:
             positional.append(np.load(item))
-    for spec, arr in zip([s for s in specs if s.name not in named], positional):
+    free = [s for s in specs if s.name not in named]
+    if len(positional) > len(free):
+        raise ValueError(f"{len(positional)} unnamed input files for {len(free)} remaining inputs "
+                         f"({', '.join(s.name for s in free) or 'none'})")
+    for spec, arr in zip(free, positional):
         named[spec.name] = arr
     return named
 

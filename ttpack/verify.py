@@ -43,17 +43,46 @@ def framework_outputs(spec) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.jit(spec.fn)(*args))]
 
 
+class VerifyError(AssertionError):
+    """The archive's outputs differ from the framework's."""
+
+    def __init__(self, message: str, framework: str):
+        super().__init__(message)
+        self.framework = framework
+
+
+# Largest difference accepted, relative to each output's largest magnitude:
+# float32 kernels accumulate in another order than the framework's, which
+# moves results by ~1e-6 relative on real models; a wrong op moves them by ~1.
+RELATIVE_TOLERANCE = 1e-3
+
+
 def compare_with_framework(path, spec) -> dict | None:
     """Runs the archive and the framework on the example inputs; None when
-    the example inputs are only shapes."""
+    the example inputs are only shapes. Raises VerifyError on a mismatch."""
     from . import runtime as rt
 
     inputs = runtime_inputs(spec)
     if inputs is None:
         return None
+    framework = "torch" if _is_torch(spec.fn) else "jax"
     got = rt.load(path)(*inputs)
     got = list(got) if isinstance(got, tuple) else [got]
     want = framework_outputs(spec)
-    err = max((float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)))) if g.size else 0.0)
-              for g, w in zip(got, want))
-    return {"framework": "torch" if _is_torch(spec.fn) else "jax", "max_abs_error": err}
+    if len(got) != len(want):
+        raise VerifyError(f"{len(got)} outputs, the framework returns {len(want)}", framework)
+    worst = 0.0
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g.shape != w.shape:
+            raise VerifyError(f"output {i} has shape {g.shape}, the framework's {w.shape}", framework)
+        if not g.size:
+            continue
+        g64, w64 = g.astype(np.float64), w.astype(np.float64)
+        err = float(np.max(np.abs(g64 - w64)))
+        scale = max(float(np.max(np.abs(w64))), 1e-30)
+        if not np.isfinite(err) and not np.array_equal(g64, w64, equal_nan=True):
+            raise VerifyError(f"output {i} has non-finite differences", framework)
+        if np.isfinite(err) and err > RELATIVE_TOLERANCE * scale:
+            raise VerifyError(f"output {i} differs by up to {err:.3g} (outputs reach {scale:.3g})", framework)
+        worst = max(worst, err if np.isfinite(err) else 0.0)
+    return {"framework": framework, "max_abs_error": worst}

@@ -98,19 +98,30 @@ static bool valid_utf8(const uint8_t* s, size_t n) {
   return true;
 }
 
-bool ttp_fb_read_string(const ttp_fb_table* t, unsigned slot, ttp_fb_string* out) {
-  size_t pos;
+static bool open_string(const uint8_t* buf, size_t size, size_t pos, ttp_fb_string* out) {
   ttp_fb_vector v;
-  *out = (ttp_fb_string){NULL, 0};
-  if (!deref(t, slot, &pos)) return false;
-  if (!pos) return true;
   /* length bytes plus the terminating NUL must be in bounds */
-  if (!open_vector(t->buf, t->size, pos, 1, &v) || v.length >= t->size - v.pos) return false;
-  const char* s = (const char*)t->buf + v.pos;
+  if (!open_vector(buf, size, pos, 1, &v) || v.length >= size - v.pos) return false;
+  const char* s = (const char*)buf + v.pos;
   if (s[v.length] != '\0' || memchr(s, '\0', v.length) != NULL) return false;
   if (!valid_utf8((const uint8_t*)s, v.length)) return false;
   *out = (ttp_fb_string){s, v.length};
   return true;
+}
+
+bool ttp_fb_read_string(const ttp_fb_table* t, unsigned slot, ttp_fb_string* out) {
+  size_t pos;
+  *out = (ttp_fb_string){NULL, 0};
+  if (!deref(t, slot, &pos)) return false;
+  return pos == 0 || open_string(t->buf, t->size, pos, out);
+}
+
+bool ttp_fb_vector_string(const ttp_fb_vector* v, uint32_t i, ttp_fb_string* out) {
+  *out = (ttp_fb_string){NULL, 0};
+  if (i >= v->length || v->elem_size != 4) return false;
+  size_t at = v->pos + (size_t)i * 4;
+  size_t dst = at + ttp_load_u32(v->buf + at);
+  return dst >= at && dst < v->size && open_string(v->buf, v->size, dst, out);
 }
 
 bool ttp_fb_read_table(const ttp_fb_table* t, unsigned slot, ttp_fb_table* out, bool* present) {

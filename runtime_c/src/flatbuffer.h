@@ -42,6 +42,8 @@ bool ttp_fb_read_vector(const ttp_fb_table* t, unsigned slot, unsigned elem_size
 bool ttp_fb_read_table(const ttp_fb_table* t, unsigned slot, ttp_fb_table* out, bool* present);
 /* Element i of a vector of tables. */
 bool ttp_fb_vector_table(const ttp_fb_vector* v, uint32_t i, ttp_fb_table* out);
+/* Element i of a vector of strings. */
+bool ttp_fb_vector_string(const ttp_fb_vector* v, uint32_t i, ttp_fb_string* out);
 /* Element i of a scalar vector (i < length is checked). */
 bool ttp_fb_vector_scalar(const ttp_fb_vector* v, uint32_t i, void* out);
 

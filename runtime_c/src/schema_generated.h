@@ -89,5 +89,6 @@ static inline bool ttp_fb_Archive_target(const ttp_fb_table* t, ttp_fb_string* v
 static inline bool ttp_fb_Archive_programs(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 1, 4, v); }
 static inline bool ttp_fb_Archive_weights(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 2, 4, v); }
 static inline bool ttp_fb_Archive_segments(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 3, 4, v); }
+static inline bool ttp_fb_Archive_required_features(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 4, 4, v); }
 
 #endif  /* TTP_SCHEMA_GENERATED_H_ */

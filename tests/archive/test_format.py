@@ -130,3 +130,42 @@ def test_generated_files_match_schema_and_registry():
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_schema.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_signature_problems_are_build_errors(tmp_path):
+    import jax
+
+    with pytest.raises(ttpack.BuildError, match="rank <= 8"):
+        ttpack.build(lambda x: x.reshape((1,) * 9) + 1, [np.ones(1, np.float32)], output=tmp_path / "r.ttpack")
+    with pytest.raises(ttpack.BuildError, match="bfloat16"):
+        ttpack.build(lambda x: x, [jax.ShapeDtypeStruct((2,), jnp.bfloat16)], output=tmp_path / "b.ttpack")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_colliding_output_names_are_made_distinct(tmp_path):
+    import ttpack.runtime as rt
+
+    path = ttpack.build(lambda x: {"0": x, "output_0": x * 2}, [np.ones(2, np.float32)], output=tmp_path / "o.ttpack")
+    names = [s.name for s in rt.load(path).outputs]
+    assert len(set(names)) == 2 and "output_0" in names
+
+
+def test_options_must_be_booleans(tmp_path, rng):
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    with pytest.raises(ttpack.BuildError, match="must be True or False"):
+        ttpack.build(_mlp, [x], params=_params(rng), output=tmp_path / "m.ttpack", options={"fuse": "false"})
+
+
+def test_float_attributes_are_stored_as_floats(tmp_path):
+    """epsilon given as a numpy float32 must not be truncated to an int."""
+    from ttpack.archive.writer import archive_bytes
+    from ttpack.compiler import ir
+    from ttpack.compiler.types import TensorType
+    import ttpack.runtime as rt
+
+    x = ir.Value(TensorType((2, 4), "float32"))
+    w, b = ir.constant(np.ones(4, np.float32)), ir.constant(np.zeros(4, np.float32))
+    op = ir.make_op("layer_norm", [x, w, b], {"epsilon": (np.float32(0.5),)})
+    prog = ir.Program("main", [("x", x)], [("y", op.outputs[0])], [op])
+    data = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_allclose(rt.load(archive_bytes([prog], {}))(data), ir.interpret(prog, [data])[0], rtol=1e-6)

@@ -1640,3 +1640,41 @@ def test_square_var_std(build_and_load, rng, fn):
     assert "chlo.square" in jax.jit(fn).lower(x).as_text()
     model, _ = build_and_load(fn, [x])
     assert_matches_jax(model, fn, [x], rtol=1e-5, atol=1e-6)
+
+
+# --- integer widths other than int32: held in int32, with the narrow type's semantics ----------------
+
+INT_WIDTH_CASES = {
+    "i32->u8 wraps": lambda x: x.astype(jnp.uint8),
+    "i32->i8 wraps": lambda x: x.astype(jnp.int8),
+    "i32->i16->i8": lambda x: x.astype(jnp.int16).astype(jnp.int8),
+    "i32->u16": lambda x: x.astype(jnp.uint16),
+    "u8 add overflows": lambda x: x.astype(jnp.uint8) + jnp.uint8(200),
+    "i16 multiply overflows": lambda x: x.astype(jnp.int16) * jnp.int16(300),
+    "u32 compare above 2^31": lambda x: x.astype(jnp.uint32) > jnp.uint32(5),
+    "u32 add, to float": lambda x: (x.astype(jnp.uint32) + jnp.uint32(3_000_000_000)).astype(jnp.float32),
+    "f32->u8 saturates": lambda x: (x * 1.5).astype(jnp.uint8),
+    "f32->i8 saturates": lambda x: (x * -1.5).astype(jnp.int8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INT_WIDTH_CASES))
+def test_integer_widths_keep_their_semantics(build_and_load, name):
+    fn = INT_WIDTH_CASES[name]
+    x = np.array([300, -1, 256, 5, 70000, -129, 127], I32)
+    model, _ = build_and_load(fn, [x])
+    want = np.asarray(jax.jit(fn)(x))
+    got = np.asarray(model(x))
+    if want.dtype.kind == "f":  # uint32 -> float32 rounds twice here (via int32): 1 ulp
+        np.testing.assert_allclose(got, want, rtol=2e-7)
+    else:
+        np.testing.assert_array_equal(got.astype(np.int64), want.astype(np.int64))
+
+
+def test_unsigned_division_is_refused(tmp_path):
+    import ttpack
+    from ttpack.frontends.stablehlo import UnsupportedOpsError
+
+    with pytest.raises(UnsupportedOpsError, match="unsigned 32-bit"):
+        ttpack.build(lambda x: x.astype(jnp.uint32) // jnp.uint32(2), [np.ones(3, I32)], output=tmp_path / "u.ttpack")
+    assert list(tmp_path.iterdir()) == []

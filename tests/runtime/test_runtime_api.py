@@ -148,3 +148,29 @@ np.save({str(tmp_path / 'sum.npy')!r}, out["sum"])
                           env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     np.testing.assert_allclose(np.load(tmp_path / "sum.npy"), x @ params["w"] + y, rtol=1e-5, atol=1e-6)
+
+
+def test_int64_inputs_are_range_checked_and_misaligned_inputs_copied(build_and_load):
+    def fn(ids, x):
+        return ids * 2, x + 1
+
+    ids = np.array([1, 2, 3], np.int32)
+    x = np.ones(4, np.float32)
+    m, _ = build_and_load(fn, [ids, x])
+    np.testing.assert_array_equal(m(ids.astype(np.int64), x)[0], [2, 4, 6])
+    np.testing.assert_array_equal(m(ids.astype(np.uint8), x)[0], [2, 4, 6])
+    with pytest.raises(rt.InvalidInputError, match="outside int32's range"):
+        m(np.array([1, 2, 2**31 + 5], np.int64), x)
+    raw = np.zeros(4 * 4 + 1, np.uint8)
+    misaligned = np.frombuffer(raw.data, np.float32, 4, offset=1)  # C-contiguous, not 4-byte aligned
+    np.testing.assert_array_equal(m(ids, misaligned)[1], np.ones(4, np.float32))
+
+
+def test_error_classes_for_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        rt.load(tmp_path / "missing.ttpack")
+    with pytest.raises(rt.ArchiveNotFoundError):
+        rt.load(tmp_path / "missing.ttpack")
+    with pytest.raises(rt.TTPackError, match="not a regular file") as info:
+        rt.load(tmp_path)
+    assert not isinstance(info.value, rt.InvalidInputError)

@@ -135,3 +135,24 @@ def test_readme_commands_are_what_ci_runs():
     assert "pytest" in test_command
     assert test_command in (ROOT / ".ci" / "run").read_text()
     assert "ttpack build samples/jax_mlp.py" in readme[0]
+
+
+def test_build_option_syntax_and_verify_failure(tmp_path, monkeypatch):
+    proc = run_cli("build", ROOT / "samples" / "jax_sincos.py", "-o", tmp_path / "s.ttpack", "-O", "fuse", check=False)
+    assert proc.returncode != 0 and "KEY=true or KEY=false" in proc.stderr
+    # a model whose archive disagrees with the framework fails the build's verify step
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import numpy as np, jax.numpy as jnp, ttpack\n"
+        "import ttpack.verify\n"
+        "ttpack.verify.framework_outputs = lambda spec: [np.zeros(3, np.float32)]\n"
+        "def ttpack_spec():\n"
+        "    return ttpack.BuildSpec(fn=lambda x: x + 1, example_inputs=[np.ones(3, np.float32)])\n")
+    proc = run_cli("build", bad, "-o", tmp_path / "bad.ttpack", check=False)
+    assert proc.returncode != 0 and "does not match jax" in proc.stderr, proc.stderr
+
+
+def test_run_rejects_extra_input_files(built, tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((8, 64), np.float32))
+    proc = run_cli("run", built["jax_mlp"], "-i", tmp_path / "x.npy", "-i", tmp_path / "x.npy", check=False)
+    assert proc.returncode != 0 and "unnamed input files" in proc.stderr

@@ -18,6 +18,7 @@ import msgpack
 import numpy as np
 
 from ..compiler.ir import Program, Value
+from ..compiler.ops import FLOAT_ATTRS
 from ..compiler.types import dtype_code
 from . import format as fmt
 from .fb import ttpack_generated as fb
@@ -114,8 +115,9 @@ def _program(b: flatbuffers.Builder, program: Program, weights: WeightTable) -> 
     for op in program.ops:
         attrs = []
         for name, value in op.attrs.items():
-            floats = [x for x in value if isinstance(x, float)]
-            ints = [x for x in value if not isinstance(x, float)]
+            # the registry says which attributes are floats: never guess from Python types
+            floats = [float(x) for x in value] if name in FLOAT_ATTRS else []
+            ints = [] if name in FLOAT_ATTRS else [int(x) for x in value]
             name_off = b.CreateString(name)
             ints_off = _int64s(b, fb.AttributeStartIntsVector, ints) if ints else None
             floats_off = None
@@ -261,8 +263,15 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
     except BaseException:  # includes KeyboardInterrupt: never leave a partial file
         try:
             os.unlink(tmp)

@@ -90,8 +90,11 @@ def sink_permutes(program: Program) -> Program:
                 src = producer.get(v.id)
                 if src is not None and src.name == "permute":
                     inputs.append(src.inputs[0])
-                else:  # a constant of the same rank, or a scalar-shaped one
-                    inputs.append(constant(np.transpose(v.data, inv)) if v.type.rank == len(perm) else v)
+                elif v.type.rank == len(perm):  # a constant in the permuted layout
+                    inputs.append(constant(np.transpose(v.data, inv), _derived(v, "permute"),
+                                           folded=v.weight_name is not None))
+                else:  # a rank-0 constant
+                    inputs.append(v)
             attrs = dict(op.attrs)
             if op.name == "batch_norm":
                 attrs["dim"] = (perm[op.attrs["dim"][0]],)

@@ -42,6 +42,10 @@ class OpDef:
 REGISTRY: list[OpDef] = []
 BY_NAME: dict[str, OpDef] = {}
 
+# Attributes whose values are floats (archives store them in Attribute.floats);
+# every other attribute holds integers.
+FLOAT_ATTRS = {"epsilon", "value"}
+
 NUMERIC = ("float32", "int32")
 FLOAT = ("float32",)
 ALL = ("float32", "int32", "bool")

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import ops as registry
 from .ir import Op, Program, Value, constant
-from .types import broadcast_shapes
+from ..errors import BuildError
+from .types import RUNTIME_DTYPES, broadcast_shapes
 
 # Folding never grows a constant past this unless its inputs were as large:
 # broadcasting a scalar into a big tensor is cheaper to do at run time than
@@ -144,9 +145,39 @@ def dce(program: Program) -> Program:
     return Program(program.name, program.inputs, program.outputs, kept[::-1])
 
 
+MAX_RANK = 8  # runtime_c/src/program.h TTP_MAX_RANK
+
+
+class ProgramError(BuildError):
+    """The program cannot be packaged as it is (the message says why)."""
+
+
+def check_signature(program: Program) -> None:
+    """What the runtime refuses to load is refused here, at build time, with
+    the reason: unique names, supported element types, rank <= MAX_RANK."""
+    for kind, pairs in (("input", program.inputs), ("output", program.outputs)):
+        names = [n for n, _ in pairs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ProgramError(f"{kind} names {dupes} are used twice; give the {kind}s distinct names")
+        for name, v in pairs:
+            if v.type.dtype not in RUNTIME_DTYPES:
+                raise ProgramError(f"{kind} '{name}' is {v.type.dtype}; the runtime takes "
+                                   f"{', '.join(RUNTIME_DTYPES)}: cast it in the model")
+            if "/" in name or "\\" in name or name in ("", ".", ".."):
+                raise ProgramError(f"{kind} name '{name}' cannot be a file name (used by ttpack-run -o)")
+    for op in program.ops:
+        for v in op.inputs + op.outputs:
+            if v.type.rank > MAX_RANK:
+                raise ProgramError(f"{op.name} at {op.location or 'unknown location'} uses a rank-{v.type.rank} "
+                                   f"tensor; the runtime supports rank <= {MAX_RANK}")
+
+
 def verify(program: Program) -> Program:
     """Re-checks every op against its shape rule and that values are defined
-    before use: a pass that breaks the program fails here, at build time."""
+    before use (a pass that breaks the program fails here, at build time),
+    then that the runtime can hold the result."""
+    check_signature(program)
     defined = {v.id for _, v in program.inputs}
     for op in program.ops:
         for v in op.inputs:

@@ -24,7 +24,9 @@ DTYPE_CODES = {
     "uint32": 11,
     "uint64": 12,
 }
-DTYPE_NAMES = {code: name for name, code in DTYPE_CODES.items()}
+# TTNN's block floats: named in archives for later targets, never computed here
+BLOCK_FLOAT_CODES = {"bfloat8_b": 14, "bfloat4_b": 15}
+DTYPE_NAMES = {code: name for name, code in {**DTYPE_CODES, **BLOCK_FLOAT_CODES}.items()}
 RUNTIME_DTYPES = ("float32", "int32", "bool")
 
 

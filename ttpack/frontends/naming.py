@@ -23,8 +23,13 @@ def output_names(paths: list[Sequence[Any]]) -> list[str]:
     'output_0', 'output_1'... for tuples."""
     if len(paths) == 1 and not paths[0]:
         return ["output"]
-    names = []
+    names: list[str] = []
     for p in paths:
-        name = path_name(p)
-        names.append(f"output_{name}" if name.split(".")[0].isdigit() else name)
+        name = path_name(p).replace("/", "_") or "output"
+        name = f"output_{name}" if name.split(".")[0].isdigit() else name
+        base, k = name, 1
+        while name in names:  # {"0": a, "output_0": b} must not collide
+            k += 1
+            name = f"{base}_{k}"
+        names.append(name)
     return names

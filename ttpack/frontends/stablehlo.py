@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..compiler import ir
+from ..errors import BuildError
 from ..compiler.ops import OpError
 from ..compiler.types import RUNTIME_DTYPES, TensorType, dtype_code
 
@@ -30,7 +31,7 @@ ELEMENT_TYPES = {
 }
 
 
-class UnsupportedOpsError(Exception):
+class UnsupportedOpsError(BuildError):
     """The program uses ops (or forms of ops) ttpack cannot lower yet."""
 
     def __init__(self, problems: list[tuple[str, str, str]]):
@@ -46,6 +47,41 @@ class UnsupportedOpsError(Exception):
 
 class Unsupported(Exception):
     """Raised by a lowering for a form of an op it cannot handle."""
+
+
+def element_type(mlir_type) -> str:
+    """The MLIR spelling of a tensor's element type: 'f32', 'ui8', ..."""
+    from jaxlib.mlir import ir as mlir
+
+    return str(mlir.RankedTensorType(mlir_type).element_type)
+
+
+# Integer types narrower than int32 keep their exact values inside int32 (a
+# uint8 holds 0..255); results that can leave that range are wrapped back.
+# uint32 is held as int32 bits (two's complement), so +, -, *, bitwise ops
+# and shifts left are exact, and unsigned comparisons flip the sign bit.
+NARROW_INTS = {"i8": (8, True), "i16": (16, True), "ui8": (8, False), "ui16": (16, False)}
+# StableHLO ops whose results stay in their operands' range: no wrap needed
+_RANGE_PRESERVING = {
+    "stablehlo.constant", "stablehlo.broadcast_in_dim", "stablehlo.reshape", "stablehlo.transpose",
+    "stablehlo.slice", "stablehlo.concatenate", "stablehlo.select", "stablehlo.maximum", "stablehlo.minimum",
+    "stablehlo.clamp", "stablehlo.gather", "stablehlo.dynamic_slice", "stablehlo.dynamic_update_slice",
+    "stablehlo.pad", "stablehlo.and", "stablehlo.or", "stablehlo.iota", "stablehlo.convert", "func.call",
+    "stablehlo.reduce_window",
+}
+# ops whose unsigned 32-bit semantics differ from int32's on values >= 2^31
+_SIGNED_ONLY = {"stablehlo.divide", "stablehlo.remainder", "stablehlo.maximum", "stablehlo.minimum",
+                "stablehlo.shift_right_arithmetic", "stablehlo.reduce", "stablehlo.clamp", "stablehlo.sign",
+                "stablehlo.abs", "stablehlo.power"}
+
+
+def wrap_int(lo: "Lowerer", x: ir.Value, elem: str) -> ir.Value:
+    """x (int32) reduced to the range of the narrow integer type elem."""
+    bits, signed = NARROW_INTS[elem]
+    if not signed:
+        return lo.emit("logical_and", [x, ir.constant(np.array((1 << bits) - 1, np.int32))])
+    shift = ir.constant(np.array(32 - bits, np.int32))
+    return lo.emit("shift_right_arithmetic", [lo.emit("shift_left", [x, shift]), shift])
 
 
 def tensor_type(mlir_type) -> TensorType:
@@ -84,11 +120,14 @@ class Lowerer:
     problems: list[tuple[str, str, str]] = field(default_factory=list)
     poisoned: set[int] = field(default_factory=set)  # values of ops that failed to lower
     call_site: str = ""  # location of the func.call being inlined, if any
+    producer: dict[int, ir.Op] = field(default_factory=dict)
     location: str = ""
 
     def emit(self, name: str, inputs: list[ir.Value], **attrs) -> ir.Value:
         op = ir.make_op(name, inputs, attrs, self.location)
         self.ops.append(op)
+        for v in op.outputs:
+            self.producer[v.id] = op
         return op.outputs[0]
 
     def lower_block(self, block, args: list[ir.Value]) -> list[ir.Value]:
@@ -110,6 +149,10 @@ class Lowerer:
                 except (Unsupported, OpError) as e:
                     self.problems.append((name, self.location, str(e)))
                     outs = None
+                except Exception as e:  # a ttpack bug: still report every op at once
+                    self.problems.append((name, self.location, f"internal error while lowering "
+                                          f"({type(e).__name__}: {e}); please report it"))
+                    outs = None
             if outs is None:
                 outs = [ir.Value(TensorType((), "float32")) for _ in mop.results]
                 self.poisoned.update(v.id for v in outs)
@@ -124,23 +167,25 @@ class Lowerer:
             return v.data
         from ..compiler import ops as registry
 
-        producer = {o.id: op for op in self.ops for o in op.outputs}
+        class NotConstant(Exception):
+            pass
+
         env: dict[int, np.ndarray] = {}
 
         def value(u):
             if u.is_constant:
                 return u.data
             if u.id not in env:
-                op = producer.get(u.id)
-                if op is None:
-                    raise LookupError
+                op = self.producer.get(u.id)
+                if op is None:  # a program input
+                    raise NotConstant
                 results = registry.evaluate(op.name, [value(i) for i in op.inputs], op.attrs)
                 env.update((o.id, r) for o, r in zip(op.outputs, results))
             return env[u.id]
 
         try:
             return value(v)
-        except LookupError:
+        except NotConstant:
             return None
 
     def lower_op(self, name: str, mop, inputs: list[ir.Value]) -> list[ir.Value]:
@@ -152,7 +197,14 @@ class Lowerer:
             if t.dtype not in RUNTIME_DTYPES:
                 raise Unsupported(f"{t.dtype} results are not supported by the CPU runtime yet "
                                   f"(it computes in {', '.join(RUNTIME_DTYPES)})")
-        return lowering(self, mop, inputs)
+        if name in _SIGNED_ONLY and any(element_type(v.type) in ("ui32", "ui64") for v in mop.operands):
+            raise Unsupported("unsigned 32-bit arithmetic whose result differs from int32's "
+                              "(TTNN computes integers as int32)")
+        outs = lowering(self, mop, inputs)
+        if name not in _RANGE_PRESERVING:
+            outs = [wrap_int(self, v, element_type(r.type)) if element_type(r.type) in NARROW_INTS else v
+                    for v, r in zip(outs, mop.results)]
+        return outs
 
 
 # --- attribute helpers -----------------------------------------------------------
@@ -210,15 +262,32 @@ def _compare(lo, mop, xs):
     from jaxlib.mlir.dialects import stablehlo
 
     direction = stablehlo.ComparisonDirectionAttr(mop.attributes["comparison_direction"]).value
+    if element_type(mop.operands[0].type) in ("ui32", "ui64"):
+        # held as int32 bits: flipping the sign bit orders them as unsigned
+        flip = ir.constant(np.array(np.iinfo(np.int32).min, np.int32))
+        xs = [lo.emit("logical_xor", [x, flip]) for x in xs]
     return [lo.emit(direction.lower(), xs)]
 
 
 @lowering("stablehlo.convert")
 def _convert(lo, mop, xs):
     out = _result(mop)
-    if out.dtype == xs[0].type.dtype:
-        return xs
-    return [lo.emit("typecast", xs, dtype=dtype_code(out.dtype))]
+    src, dst = element_type(mop.operands[0].type), element_type(mop.results[0].type)
+    x = xs[0]
+    if out.dtype != x.type.dtype:
+        x = lo.emit("typecast", [x], dtype=dtype_code(out.dtype))
+    if src in ("ui32", "ui64") and out.dtype == "float32":  # int32 bits of a value >= 2^31
+        x = lo.emit("where", [lo.emit("lt", [xs[0], ir.constant(np.array(0, np.int32))]),
+                              lo.emit("add", [x, ir.constant(np.array(2.0 ** 32, np.float32))]), x])
+    if dst in NARROW_INTS and src != "i1":
+        if src.startswith(("f", "bf")):  # float -> narrow int saturates, as XLA does
+            bits, signed = NARROW_INTS[dst]
+            low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+            x = lo.emit("minimum", [lo.emit("maximum", [x, ir.constant(np.array(low, np.int32))]),
+                                    ir.constant(np.array(high, np.int32))])
+        elif NARROW_INTS.get(src, (64, True)) != NARROW_INTS[dst]:  # int -> narrower int wraps
+            x = wrap_int(lo, x, dst)
+    return [x]
 
 
 @lowering("stablehlo.clamp")
@@ -234,7 +303,10 @@ def _constant(lo, mop, xs):
 
 
 def narrow(data: np.ndarray, dtype: str) -> np.ndarray:
-    """Converts data to the compute type, saturating integers (see ELEMENT_TYPES)."""
+    """Converts data to the compute type (see ELEMENT_TYPES): uint32 keeps
+    its bits, 64-bit integers saturate."""
+    if dtype == "int32" and data.dtype == np.uint32:
+        return data.view(np.int32)
     if np.dtype(dtype).kind == "i" and data.dtype.kind in "iu":
         info = np.iinfo(dtype)
         data = np.clip(data, info.min, info.max)

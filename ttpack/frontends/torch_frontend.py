@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..compiler import ir
+from ..errors import BuildError
 from . import stablehlo
 from .naming import output_names
 
@@ -56,8 +57,8 @@ def _to_numpy(t) -> np.ndarray:
     return np.asarray(t)
 
 
-def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any], name: str = "main",
-                train: bool = False) -> tuple[ir.Program, dict]:
+def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
+                name: str = "main") -> tuple[ir.Program, dict]:
     import torch
     import torch.utils._pytree as pytree
     from jaxlib.mlir import ir as mlir
@@ -69,8 +70,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any], name:
     else:
         positional, keywords = list(example_inputs), {}
     tensors = [torch.as_tensor(x) for x in positional + list(keywords.values())]
-    if not train:
-        module.eval()
+    module.eval()  # inference: dropout off, batch norm on running statistics
     names = _input_names(module, len(positional), list(keywords))
     wrapper = _positional_wrapper(module, names, len(positional))
 
@@ -92,8 +92,8 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any], name:
         else:
             input_order.append(names[loc.position])
     if sorted(input_order) != sorted(names):
-        raise ValueError(f"torch_xla dropped inputs: the program takes {input_order}, forward takes {names} "
-                         f"(inputs forward() never reads cannot be packaged)")
+        raise BuildError(f"torch_xla dropped inputs: the program takes {input_order}, forward takes {names}; "
+                         f"inputs forward() never reads cannot be packaged: remove them from example_inputs")
 
     paths = [p for p, _ in pytree.tree_flatten_with_path(eager)[0]]
     context = mlir.Context()
@@ -108,7 +108,6 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any], name:
         "framework": "torch",
         "framework_version": torch.__version__,
         "module": f"{type(module).__module__}.{type(module).__qualname__}",
-        "train": train,
         "parameters": [k for k in module.state_dict()],  # the order the user sees
     }
     return program, source

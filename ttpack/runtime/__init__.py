@@ -21,7 +21,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 __all__ = ["load", "Model", "Program", "TensorSpec", "TTPackError", "InvalidArchiveError",
-           "IncompatibleArchiveError", "IntegrityError", "InvalidInputError", "UnsupportedError"]
+           "IncompatibleArchiveError", "IntegrityError", "InvalidInputError", "UnsupportedError",
+           "ArchiveNotFoundError", "ArchiveIOError"]
 
 _LIBRARY_NAME = "libttpack_runtime.so"
 
@@ -54,7 +55,17 @@ class UnsupportedError(TTPackError):
     """The archive is valid but uses something this runtime or device lacks."""
 
 
-_ERRORS = {1: InvalidInputError, 2: TTPackError, 3: TTPackError, 4: InvalidArchiveError,
+class ArchiveNotFoundError(TTPackError, FileNotFoundError):
+    """No archive, program or device of that name."""
+
+
+class ArchiveIOError(TTPackError, OSError):
+    """The archive could not be read."""
+
+
+# C status code -> exception class. TTP_INVALID_ARGUMENT (1) means bad inputs
+# when running, and a bad path or handle when opening (see _check's default).
+_ERRORS = {2: ArchiveNotFoundError, 3: ArchiveIOError, 4: InvalidArchiveError,
            5: IncompatibleArchiveError, 6: IntegrityError, 7: UnsupportedError}
 
 # ttp_dtype codes <-> numpy
@@ -116,12 +127,12 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
 _lib = _bind(ctypes.CDLL(_find_library()))
 
 
-def _check(status) -> None:
+def _check(status, invalid_argument=TTPackError) -> None:
     if status:
         code = _lib.ttp_status_get_code(status)
         message = _lib.ttp_status_message(status).decode(errors="replace")
         _lib.ttp_status_free(status)
-        raise _ERRORS.get(code, TTPackError)(message, code)
+        raise {**_ERRORS, 1: invalid_argument}.get(code, TTPackError)(message, code)
 
 
 def runtime_version() -> str:
@@ -176,12 +187,19 @@ class Program:
                 raise InvalidInputError(f"input '{spec.name}' must have shape {list(spec.shape)}, "
                                         f"got {list(a.shape)}")
             if a.dtype != spec.dtype:
-                # float64 -> float32 and int64 -> int32 are what numpy users
-                # mean; crossing kinds (float <-> int <-> bool) never is.
-                if a.dtype.kind != spec.dtype.kind:
+                # float64 -> float32 and int64 / uint8 -> int32 are what numpy
+                # users mean; crossing kinds (float <-> int <-> bool) never is.
+                kinds = {"f": "f", "i": "iu", "b": "b"}[spec.dtype.kind]
+                if a.dtype.kind not in kinds:
                     raise InvalidInputError(f"input '{spec.name}' must be {spec.dtype.name}, got {a.dtype.name}")
+                if spec.dtype.kind == "i" and a.size:
+                    info = np.iinfo(spec.dtype)
+                    if a.min() < info.min or a.max() > info.max:
+                        raise InvalidInputError(f"input '{spec.name}' has values outside {spec.dtype.name}'s range "
+                                                f"[{info.min}, {info.max}] (the archive computes integers as int32)")
                 a = a.astype(spec.dtype)
-            prepared.append(np.asarray(a, order="C"))  # no copy when already C-contiguous
+            # C-contiguous and aligned: passed to C as is, copied only when not
+            prepared.append(np.require(a, spec.dtype, ["C", "A"]))
         return prepared
 
     def __call__(self, *arrays):
@@ -204,7 +222,7 @@ class Program:
         outs = [np.empty(s.shape, s.dtype) for s in self.outputs]
         ins = (_Buffer * max(len(arrays), 1))(*[_Buffer(a.ctypes.data, a.nbytes) for a in arrays])
         res = (_Buffer * max(len(outs), 1))(*[_Buffer(o.ctypes.data, o.nbytes) for o in outs])
-        _check(_lib.ttp_program_run(self._handle, ins, len(arrays), res, len(outs)))
+        _check(_lib.ttp_program_run(self._handle, ins, len(arrays), res, len(outs)), InvalidInputError)
         return outs
 
     def __repr__(self) -> str:
@@ -227,7 +245,6 @@ class Model:
         self.programs = [_lib.ttp_model_program_name(handle, i).decode()
                          for i in range(_lib.ttp_model_program_count(handle))]
         self._loaded: dict[str, Program] = {}
-        self._main = self.program(self.programs[0])
 
     def __del__(self):
         if getattr(self, "_handle", None) and _lib is not None:
@@ -235,9 +252,14 @@ class Model:
             self._handle = None
 
     def program(self, name: str) -> Program:
+        """The program of that name, loaded onto the device on first use."""
         if name not in self._loaded:
             self._loaded[name] = Program(self, name, self.device)
         return self._loaded[name]
+
+    @property
+    def _main(self) -> Program:
+        return self.program(self.programs[0])
 
     @property
     def metadata_bytes(self) -> bytes:
@@ -266,5 +288,7 @@ class Model:
 
 def load(source: str | os.PathLike | bytes, device: str = "cpu") -> Model:
     """Opens and verifies an archive (a path, or its bytes) and loads its
-    first program onto `device`."""
-    return Model(source, device)
+    first program onto `device` (the others load when first used)."""
+    model = Model(source, device)
+    model._main  # load now, so a bad program or device fails here, not at the first call
+    return model

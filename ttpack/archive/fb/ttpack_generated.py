@@ -892,8 +892,28 @@ class Archive(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         return o == 0
 
+    # Archive
+    def RequiredFeatures(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.String(a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return ""
+
+    # Archive
+    def RequiredFeaturesLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Archive
+    def RequiredFeaturesIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        return o == 0
+
 def ArchiveStart(builder):
-    builder.StartObject(4)
+    builder.StartObject(5)
 
 def ArchiveAddTarget(builder, target):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(target), 0)
@@ -914,6 +934,12 @@ def ArchiveAddSegments(builder, segments):
     builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(segments), 0)
 
 def ArchiveStartSegmentsVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def ArchiveAddRequiredFeatures(builder, requiredFeatures):
+    builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(requiredFeatures), 0)
+
+def ArchiveStartRequiredFeaturesVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def ArchiveEnd(builder):
