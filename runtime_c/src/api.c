@@ -15,12 +15,18 @@ struct ttp_program {
 };
 
 ttp_status* ttp_program_load(ttp_model* model, const char* name, const char* device, ttp_program** out) {
+  if (!out) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_program_load: out_program is NULL");
   *out = NULL;
-  if (!model) return ttp_make_status(TTP_INVALID_ARGUMENT, "model is NULL");
+  if (!model) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_program_load: model is NULL");
   if (!device) device = "cpu";
   const ttp_device_backend* backend = ttp_find_device(device);
   if (!backend)
     return ttp_make_status(TTP_NOT_FOUND, "no device '%s' in this runtime (available: cpu)", device);
+  /* A program is compiled for one target (layouts, memory, kernels): a
+     device runs archives built for it only. */
+  if (strcmp(model->target, backend->name) != 0)
+    return ttp_make_status(TTP_UNSUPPORTED, "archive was built for target '%s'; this device is '%s': "
+                           "rebuild with target='%s'", model->target, backend->name, backend->name);
   uint32_t index = 0;
   if (name) {
     for (index = 0; index < model->n_programs; index++)
@@ -53,23 +59,33 @@ void ttp_program_free(ttp_program* p) {
   free(p);
 }
 
-const char* ttp_program_name(const ttp_program* p) { return p->plan.name; }
-size_t ttp_program_input_count(const ttp_program* p) { return p->plan.n_inputs; }
-size_t ttp_program_output_count(const ttp_program* p) { return p->plan.n_outputs; }
-size_t ttp_program_op_count(const ttp_program* p) { return p->plan.n_ops; }
+const char* ttp_program_name(const ttp_program* p) { return p ? p->plan.name : NULL; }
+size_t ttp_program_input_count(const ttp_program* p) { return p ? p->plan.n_inputs : 0; }
+size_t ttp_program_output_count(const ttp_program* p) { return p ? p->plan.n_outputs : 0; }
+size_t ttp_program_op_count(const ttp_program* p) { return p ? p->plan.n_ops : 0; }
 
-static ttp_tensor_info info(const ttp_plan* plan, const ttp_binding* b) {
-  const ttp_tensor* t = &plan->tensors[b->tensor];
-  return (ttp_tensor_info){b->name, t->dtype, t->rank, t->dims, t->nbytes};
+/* Index out of range (or a NULL program): a zeroed info, name NULL. */
+static ttp_tensor_info info(const ttp_plan* plan, const ttp_binding* sig, size_t count, size_t i) {
+  if (i >= count) return (ttp_tensor_info){NULL, 0, 0, NULL, 0};
+  const ttp_tensor* t = &plan->tensors[sig[i].tensor];
+  return (ttp_tensor_info){sig[i].name, t->dtype, t->rank, t->dims, t->nbytes};
 }
 
-ttp_tensor_info ttp_program_input(const ttp_program* p, size_t i) { return info(&p->plan, &p->plan.inputs[i]); }
-ttp_tensor_info ttp_program_output(const ttp_program* p, size_t i) { return info(&p->plan, &p->plan.outputs[i]); }
+ttp_tensor_info ttp_program_input(const ttp_program* p, size_t i) {
+  return p ? info(&p->plan, p->plan.inputs, p->plan.n_inputs, i) : info(NULL, NULL, 0, 0);
+}
+
+ttp_tensor_info ttp_program_output(const ttp_program* p, size_t i) {
+  return p ? info(&p->plan, p->plan.outputs, p->plan.n_outputs, i) : info(NULL, NULL, 0, 0);
+}
 
 static ttp_status* check_buffers(const ttp_plan* plan, const ttp_binding* sig, size_t expected,
                                  const ttp_buffer* bufs, size_t count, const char* what) {
   if (count != expected)
     return ttp_make_status(TTP_INVALID_ARGUMENT, "program '%s' takes %zu %ss, got %zu", plan->name, expected, what, count);
+  if (count && !bufs)
+    return ttp_make_status(TTP_INVALID_ARGUMENT, "program '%s': %s_count is %zu but %ss is NULL",
+                           plan->name, what, count, what);
   for (size_t i = 0; i < count; i++) {
     const ttp_tensor* t = &plan->tensors[sig[i].tensor];
     if (bufs[i].size != t->nbytes)
@@ -87,7 +103,7 @@ static ttp_status* check_buffers(const ttp_plan* plan, const ttp_binding* sig, s
 
 ttp_status* ttp_program_run(ttp_program* p, const ttp_buffer* inputs, size_t n_in,
                             const ttp_buffer* outputs, size_t n_out) {
-  if (!p) return ttp_make_status(TTP_INVALID_ARGUMENT, "program is NULL");
+  if (!p) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_program_run: program is NULL");
   TTP_RETURN_IF_ERROR(check_buffers(&p->plan, p->plan.inputs, p->plan.n_inputs, inputs, n_in, "input"));
   TTP_RETURN_IF_ERROR(check_buffers(&p->plan, p->plan.outputs, p->plan.n_outputs, outputs, n_out, "output"));
   return p->backend->execute(p->executable, inputs, outputs);

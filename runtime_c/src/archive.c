@@ -4,8 +4,17 @@
  *
  * Order of checks: magic, format version (so an archive from a newer ttpack
  * gets a version message rather than a corruption message), header hash,
- * section bounds, section hashes, then the flatbuffer's segments and weights.
- * Programs are decoded when loaded (program.c). */
+ * section bounds, section hashes, the archive's required features (so an
+ * archive needing a newer runtime says so before anything is misread), then
+ * the flatbuffer's segments and weights. Programs are decoded when loaded
+ * (program.c).
+ *
+ * Decoding work is bounded by the archive's size: segments must be sorted and
+ * disjoint (each byte is hashed at most once), and the tables, vectors and
+ * strings read at open may add up to at most TTP_DECODE_FACTOR times the
+ * program section (a flatbuffer whose tables are not shared holds each of
+ * them once), so offsets that all point at one large table cannot multiply
+ * the work. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -26,6 +35,26 @@
 static int range_ok(uint64_t offset, uint64_t size, uint64_t limit) {
   return offset <= limit && size <= limit - offset;
 }
+
+/* Features this runtime understands (none yet). An archive lists in
+   Archive.required_features what a reader must know to run it; a reader
+   refuses any it does not know, so new meaning never hides in fields an
+   older runtime would skip. NULL-terminated. */
+static const char* const known_features[] = {NULL};
+
+/* Charges `bytes` of decoding work against the open-time budget. */
+static ttp_status* charge(uint64_t* budget, uint64_t bytes) {
+  if (bytes > *budget)
+    return BAD("archive decodes to more data than the archive holds (shared or overlapping tables)");
+  *budget -= bytes;
+  return NULL;
+}
+
+static uint64_t vector_cost(const ttp_fb_vector* v) {
+  return v->pos ? 4 + (uint64_t)v->length * v->elem_size : 0; /* absent: free */
+}
+
+static uint64_t string_cost(const ttp_fb_string* s) { return s->data ? 5 + (uint64_t)s->length : 0; }
 
 static ttp_status* check_header(ttp_model* m) {
   const uint8_t* h = m->data;
@@ -72,30 +101,59 @@ static ttp_status* check_header(ttp_model* m) {
   return NULL;
 }
 
+static ttp_status* check_features(ttp_model* m, uint64_t* budget) {
+  ttp_fb_vector fv;
+  if (!ttp_fb_Archive_required_features(&m->root, &fv)) return BAD("required feature list out of bounds");
+  TTP_RETURN_IF_ERROR(charge(budget, vector_cost(&fv)));
+  for (uint32_t i = 0; i < fv.length; i++) {
+    ttp_fb_string f;
+    if (!ttp_fb_vector_string(&fv, i, &f) || !f.data)
+      return BAD("required feature %u: string out of bounds or not UTF-8", i);
+    TTP_RETURN_IF_ERROR(charge(budget, string_cost(&f)));
+    int known = 0;
+    for (size_t k = 0; known_features[k]; k++) known = known || strcmp(known_features[k], f.data) == 0;
+    if (!known)
+      return ttp_make_status(TTP_INCOMPATIBLE,
+                             "archive needs feature '%s', which this runtime (%s) does not support; "
+                             "upgrade ttpack", f.data, TTP_RUNTIME_VERSION);
+  }
+  return NULL;
+}
+
 /* Shapes are verified the same way for weights and program tensors. */
 ttp_status* ttp_read_shape(const ttp_fb_vector* v, uint32_t* rank, int64_t dims[TTP_MAX_RANK],
                            int64_t* numel);
 
-static ttp_status* check_weights(ttp_model* m) {
+static ttp_status* check_weights(ttp_model* m, uint64_t* budget) {
   ttp_fb_vector segs, ws;
   if (!ttp_fb_Archive_segments(&m->root, &segs) || !ttp_fb_Archive_weights(&m->root, &ws))
     return BAD("segment or weight table out of bounds");
+  TTP_RETURN_IF_ERROR(charge(budget, vector_cost(&segs)));
+  TTP_RETURN_IF_ERROR(charge(budget, vector_cost(&ws)));
   m->n_weights = ws.length;
   m->weights = calloc(ws.length ? ws.length : 1, sizeof *m->weights);
   if (!m->weights) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory reading %u weights", ws.length);
 
+  uint64_t prev_end = 0;
   for (uint32_t i = 0; i < segs.length; i++) {
     ttp_fb_table s;
     uint64_t off, size, hash;
     if (!ttp_fb_vector_table(&segs, i, &s) || !ttp_fb_Segment_offset(&s, &off) ||
         !ttp_fb_Segment_size(&s, &size) || !ttp_fb_Segment_xxh64(&s, &hash))
       return BAD("segment %u: table out of bounds", i);
+    TTP_RETURN_IF_ERROR(charge(budget, s.tbl_size));
     if (off % TTP_SEGMENT_ALIGNMENT != 0)
       return BAD("segment %u at offset %llu is not %d-byte aligned", i, (unsigned long long)off,
                  TTP_SEGMENT_ALIGNMENT);
     if (!range_ok(off, size, m->size))
       return BAD("segment %u [%llu, +%llu) lies outside the %zu-byte file (truncated?)", i,
                  (unsigned long long)off, (unsigned long long)size, m->size);
+    /* Sorted and disjoint: hashing reads each byte of the file at most once. */
+    if (i > 0 && off < prev_end)
+      return BAD("segment %u at offset %llu overlaps or precedes segment %u, which ends at %llu; "
+                 "segments must be sorted by offset and must not overlap", i,
+                 (unsigned long long)off, i - 1, (unsigned long long)prev_end);
+    prev_end = off + size;
     if (ttp_xxh64(m->data + off, size) != hash)
       return ttp_make_status(TTP_INTEGRITY, "segment %u checksum mismatch: the archive's weights are corrupted", i);
   }
@@ -113,6 +171,7 @@ static ttp_status* check_weights(ttp_model* m) {
         !ttp_fb_Weight_segment(&w, &seg) || !ttp_fb_Weight_offset(&w, &off) ||
         !ttp_fb_Weight_size(&w, &size))
       return BAD("weight %u: table out of bounds or missing its name", i);
+    TTP_RETURN_IF_ERROR(charge(budget, (uint64_t)w.tbl_size + string_cost(&name) + vector_cost(&shape)));
     out->name = name.data;
     out->dtype = dtype;
     size_t esize = ttp_dtype_size(dtype);
@@ -139,7 +198,7 @@ static ttp_status* check_weights(ttp_model* m) {
   return NULL;
 }
 
-static ttp_status* check_programs(ttp_model* m) {
+static ttp_status* check_programs(ttp_model* m, uint64_t* budget) {
   ttp_fb_string target;
   ttp_fb_vector progs;
   if (!ttp_fb_Archive_target(&m->root, &target) || !target.data)
@@ -147,6 +206,7 @@ static ttp_status* check_programs(ttp_model* m) {
   m->target = target.data;
   if (!ttp_fb_Archive_programs(&m->root, &progs)) return BAD("program table out of bounds");
   if (progs.length == 0) return BAD("archive holds no programs");
+  TTP_RETURN_IF_ERROR(charge(budget, vector_cost(&progs)));
   m->n_programs = progs.length;
   m->program_names = calloc(progs.length, sizeof *m->program_names);
   if (!m->program_names) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory");
@@ -155,6 +215,7 @@ static ttp_status* check_programs(ttp_model* m) {
     ttp_fb_string name;
     if (!ttp_fb_vector_table(&progs, i, &p) || !ttp_fb_Program_name(&p, &name) || !name.data)
       return BAD("program %u: table out of bounds or missing its name", i);
+    TTP_RETURN_IF_ERROR(charge(budget, (uint64_t)p.tbl_size + string_cost(&name)));
     m->program_names[i] = name.data;
   }
   return NULL;
@@ -162,8 +223,10 @@ static ttp_status* check_programs(ttp_model* m) {
 
 static ttp_status* verify(ttp_model* m) {
   TTP_RETURN_IF_ERROR(check_header(m));
-  TTP_RETURN_IF_ERROR(check_weights(m));
-  return check_programs(m);
+  uint64_t budget = (uint64_t)TTP_DECODE_FACTOR * m->root.size;
+  TTP_RETURN_IF_ERROR(check_features(m, &budget));
+  TTP_RETURN_IF_ERROR(check_weights(m, &budget));
+  return check_programs(m, &budget);
 }
 
 static ttp_status* finish_open(ttp_model* m, ttp_model** out) {
@@ -177,8 +240,9 @@ static ttp_status* finish_open(ttp_model* m, ttp_model** out) {
 }
 
 ttp_status* ttp_model_open_file(const char* path, ttp_model** out) {
+  if (!out) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_model_open_file: out_model is NULL");
   *out = NULL;
-  if (!path) return ttp_make_status(TTP_INVALID_ARGUMENT, "path is NULL");
+  if (!path) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_model_open_file: path is NULL");
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return ttp_make_status(errno == ENOENT ? TTP_NOT_FOUND : TTP_IO_ERROR, "cannot open '%s': %s", path, strerror(errno));
@@ -213,8 +277,9 @@ ttp_status* ttp_model_open_file(const char* path, ttp_model** out) {
 }
 
 ttp_status* ttp_model_open_memory(const void* data, size_t size, ttp_model** out) {
+  if (!out) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_model_open_memory: out_model is NULL");
   *out = NULL;
-  if (!data && size) return ttp_make_status(TTP_INVALID_ARGUMENT, "data is NULL");
+  if (!data && size) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_model_open_memory: data is NULL");
   if (size == 0) return BAD("archive is empty");
   /* A private, page-aligned copy: the weights inside need their alignment,
      and the caller's buffer may not outlive the model. */
@@ -245,20 +310,20 @@ void ttp_model_free(ttp_model* m) {
   free(m);
 }
 
-size_t ttp_model_program_count(const ttp_model* m) { return m->n_programs; }
+size_t ttp_model_program_count(const ttp_model* m) { return m ? m->n_programs : 0; }
 
 const char* ttp_model_program_name(const ttp_model* m, size_t i) {
-  return i < m->n_programs ? m->program_names[i] : NULL;
+  return m && i < m->n_programs ? m->program_names[i] : NULL;
 }
 
-const char* ttp_model_target(const ttp_model* m) { return m->target; }
+const char* ttp_model_target(const ttp_model* m) { return m ? m->target : NULL; }
 
 void ttp_model_format_version(const ttp_model* m, uint16_t* major, uint16_t* minor) {
-  *major = m->major;
-  *minor = m->minor;
+  if (major) *major = m ? m->major : 0;
+  if (minor) *minor = m ? m->minor : 0;
 }
 
 void ttp_model_metadata(const ttp_model* m, const void** data, size_t* size) {
-  *data = m->metadata;
-  *size = m->metadata_size;
+  if (data) *data = m ? m->metadata : NULL;
+  if (size) *size = m ? m->metadata_size : 0;
 }

@@ -14,6 +14,11 @@
 #define TTP_HEADER_SIZE 80
 #define TTP_SEGMENT_ALIGNMENT 4096 /* segments start on page boundaries */
 #define TTP_WEIGHT_ALIGNMENT 64    /* weights inside a segment */
+/* Opening an archive, and decoding each of its programs, may read at most
+   this many times the program section's size in tables, vectors and strings.
+   Without shared tables a flatbuffer holds each of them once (factor 1); the
+   slack admits writers that share strings or small vectors. */
+#define TTP_DECODE_FACTOR 4
 
 typedef struct ttp_weight {
   const char* name;

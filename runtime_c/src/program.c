@@ -31,6 +31,16 @@ const char* ttp_dtype_name(int dtype) {
   return dtype >= 0 && dtype < (int)(sizeof names / sizeof *names) ? names[dtype] : "invalid";
 }
 
+const char* ttp_layout_name(int layout) {
+  static const char* names[] = {"RowMajor", "Tile"};
+  return layout >= 0 && layout < (int)(sizeof names / sizeof *names) ? names[layout] : "unknown";
+}
+
+const char* ttp_buffer_type_name(int buffer_type) {
+  static const char* names[] = {"DRAM", "L1", "SystemMemory"};
+  return buffer_type >= 0 && buffer_type < (int)(sizeof names / sizeof *names) ? names[buffer_type] : "unknown";
+}
+
 ttp_status* ttp_read_shape(const ttp_fb_vector* v, uint32_t* rank, int64_t dims[TTP_MAX_RANK],
                            int64_t* numel) {
   if (v->length > TTP_MAX_RANK) return BAD("rank %u exceeds the maximum of %d", v->length, TTP_MAX_RANK);
@@ -87,19 +97,50 @@ void ttp_plan_free(ttp_plan* plan) {
     if (!(ptr)) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory decoding a program"); \
   } while (0)
 
-static ttp_status* read_tensor(const ttp_model* m, const ttp_fb_table* t, uint32_t index, ttp_tensor* out) {
+/* Decoding state. Every table, vector and string read is charged against
+   `budget` (TTP_DECODE_FACTOR times the program section) before anything is
+   copied out of it, so a small archive whose offsets all point at one large
+   table cannot make decoding allocate or copy quadratically. */
+typedef struct decoder {
+  const ttp_model* m;
+  ttp_plan* plan;
+  uint64_t budget;
+} decoder;
+
+static ttp_status* charge(decoder* d, uint64_t bytes) {
+  if (bytes > d->budget)
+    return BAD("program decodes to more data than the archive holds (shared or overlapping tables)");
+  d->budget -= bytes;
+  return NULL;
+}
+
+static ttp_status* charge_vector(decoder* d, const ttp_fb_vector* v) {
+  return v->pos ? charge(d, 4 + (uint64_t)v->length * v->elem_size) : NULL; /* absent: free */
+}
+
+static ttp_status* charge_string(decoder* d, const ttp_fb_string* s) {
+  return s->data ? charge(d, 5 + (uint64_t)s->length) : NULL;
+}
+
+static ttp_status* read_tensor(decoder* d, const ttp_fb_table* t, uint32_t index, ttp_tensor* out) {
+  const ttp_model* m = d->m;
   ttp_fb_vector shape;
-  uint8_t dtype, kind;
+  uint8_t dtype, kind, layout, buffer_type;
   uint32_t weight;
   if (!ttp_fb_TensorDesc_shape(t, &shape) || !ttp_fb_TensorDesc_dtype(t, &dtype) ||
-      !ttp_fb_TensorDesc_kind(t, &kind) || !ttp_fb_TensorDesc_weight(t, &weight))
+      !ttp_fb_TensorDesc_kind(t, &kind) || !ttp_fb_TensorDesc_weight(t, &weight) ||
+      !ttp_fb_TensorDesc_layout(t, &layout) || !ttp_fb_TensorDesc_buffer_type(t, &buffer_type))
     return BAD("tensor %u: table out of bounds", index);
+  TTP_RETURN_IF_ERROR(charge(d, t->tbl_size));
+  TTP_RETURN_IF_ERROR(charge_vector(d, &shape));
   size_t esize = ttp_dtype_size(dtype);
   if (!esize) return ttp_make_status(TTP_UNSUPPORTED, "tensor %u has element type %s, which this runtime cannot compute with", index, ttp_dtype_name(dtype));
   TTP_RETURN_IF_ERROR(ttp_annotate(ttp_read_shape(&shape, &out->rank, out->dims, &out->numel), "tensor %u", index));
   out->dtype = dtype;
   out->nbytes = (size_t)out->numel * esize;
   out->kind = kind;
+  out->layout = layout;
+  out->buffer_type = buffer_type;
   if (kind > TTP_TENSOR_WEIGHT) return BAD("tensor %u has unknown kind %u", index, kind);
   if (kind == TTP_TENSOR_WEIGHT) {
     if (weight >= m->n_weights) return BAD("tensor %u names weight %u of %u", index, weight, m->n_weights);
@@ -112,8 +153,10 @@ static ttp_status* read_tensor(const ttp_model* m, const ttp_fb_table* t, uint32
   return NULL;
 }
 
-static ttp_status* read_bindings(ttp_plan* plan, const ttp_fb_vector* v, const char* what,
+static ttp_status* read_bindings(decoder* d, const ttp_fb_vector* v, const char* what,
                                  ttp_binding** out) {
+  ttp_plan* plan = d->plan;
+  TTP_RETURN_IF_ERROR(charge_vector(d, v));
   ALLOC(plan, *out, v->length);
   for (uint32_t i = 0; i < v->length; i++) {
     ttp_fb_table b;
@@ -122,14 +165,18 @@ static ttp_status* read_bindings(ttp_plan* plan, const ttp_fb_vector* v, const c
     if (!ttp_fb_vector_table(v, i, &b) || !ttp_fb_Binding_name(&b, &name) || !name.data ||
         !ttp_fb_Binding_tensor(&b, &tensor))
       return BAD("%s %u: table out of bounds or unnamed", what, i);
+    TTP_RETURN_IF_ERROR(charge(d, b.tbl_size));
+    TTP_RETURN_IF_ERROR(charge_string(d, &name));
     if (tensor >= plan->n_tensors) return BAD("%s '%s' names tensor %u of %u", what, name.data, tensor, plan->n_tensors);
     (*out)[i] = (ttp_binding){name.data, tensor};
   }
   return NULL;
 }
 
-static ttp_status* read_indices(ttp_plan* plan, const ttp_fb_vector* v, const uint32_t** out) {
+static ttp_status* read_indices(decoder* d, const ttp_fb_vector* v, const uint32_t** out) {
+  ttp_plan* plan = d->plan;
   uint32_t* idx;
+  TTP_RETURN_IF_ERROR(charge_vector(d, v));
   ALLOC(plan, idx, v->length);
   for (uint32_t i = 0; i < v->length; i++) {
     ttp_fb_vector_scalar(v, i, &idx[i]);
@@ -145,7 +192,9 @@ static int find_op(const char* name) {
   return -1;
 }
 
-static ttp_status* read_attrs(ttp_plan* plan, const ttp_fb_vector* v, ttp_op* op) {
+static ttp_status* read_attrs(decoder* d, const ttp_fb_vector* v, ttp_op* op) {
+  ttp_plan* plan = d->plan;
+  TTP_RETURN_IF_ERROR(charge_vector(d, v));
   for (uint32_t i = 0; i < v->length; i++) {
     ttp_fb_table a;
     ttp_fb_string name;
@@ -153,6 +202,10 @@ static ttp_status* read_attrs(ttp_plan* plan, const ttp_fb_vector* v, ttp_op* op
     if (!ttp_fb_vector_table(v, i, &a) || !ttp_fb_Attribute_name(&a, &name) || !name.data ||
         !ttp_fb_Attribute_ints(&a, &ints) || !ttp_fb_Attribute_floats(&a, &floats))
       return BAD("attribute %u: table out of bounds or unnamed", i);
+    TTP_RETURN_IF_ERROR(charge(d, a.tbl_size));
+    TTP_RETURN_IF_ERROR(charge_string(d, &name));
+    TTP_RETURN_IF_ERROR(charge_vector(d, &ints));
+    TTP_RETURN_IF_ERROR(charge_vector(d, &floats));
     int slot = -1;
     for (int s = 0; s < TTP_MAX_ATTRS && ttp_op_defs[op->code].attrs[s]; s++)
       if (strcmp(ttp_op_defs[op->code].attrs[s], name.data) == 0) slot = s;
@@ -171,13 +224,16 @@ static ttp_status* read_attrs(ttp_plan* plan, const ttp_fb_vector* v, ttp_op* op
   return NULL;
 }
 
-static ttp_status* read_op(ttp_plan* plan, const ttp_fb_table* t, uint32_t index, ttp_op* op) {
+static ttp_status* read_op(decoder* d, const ttp_fb_table* t, uint32_t index, ttp_op* op) {
   ttp_fb_string name, loc;
   ttp_fb_vector ins, outs, attrs;
   if (!ttp_fb_Operation_op(t, &name) || !name.data || !ttp_fb_Operation_location(t, &loc) ||
       !ttp_fb_Operation_inputs(t, &ins) || !ttp_fb_Operation_outputs(t, &outs) ||
       !ttp_fb_Operation_attributes(t, &attrs))
     return BAD("operation %u: table out of bounds or missing its op name", index);
+  TTP_RETURN_IF_ERROR(charge(d, t->tbl_size));
+  TTP_RETURN_IF_ERROR(charge_string(d, &name));
+  TTP_RETURN_IF_ERROR(charge_string(d, &loc));
   op->location = loc.data ? loc.data : "";
   op->code = find_op(name.data);
   if (op->code < 0)
@@ -187,9 +243,9 @@ static ttp_status* read_op(ttp_plan* plan, const ttp_fb_table* t, uint32_t index
                            index, name.data, op->location, TTP_RUNTIME_VERSION);
   op->n_inputs = ins.length;
   op->n_outputs = outs.length;
-  ttp_status* st = read_indices(plan, &ins, &op->inputs);
-  if (!st) st = read_indices(plan, &outs, &op->outputs);
-  if (!st) st = read_attrs(plan, &attrs, op);
+  ttp_status* st = read_indices(d, &ins, &op->inputs);
+  if (!st) st = read_indices(d, &outs, &op->outputs);
+  if (!st) st = read_attrs(d, &attrs, op);
   return st ? ttp_annotate(st, "operation %u '%s' (%s)", index, name.data, op->location) : NULL;
 }
 
@@ -228,6 +284,8 @@ static ttp_status* check_dataflow(ttp_plan* plan) {
 }
 
 static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
+  decoder dec = {m, plan, (uint64_t)TTP_DECODE_FACTOR * m->root.size};
+  decoder* d = &dec;
   ttp_fb_vector progs, tensors, ins, outs, ops;
   ttp_fb_table p;
   ttp_fb_Archive_programs(&m->root, &progs);
@@ -235,6 +293,9 @@ static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
       !ttp_fb_Program_inputs(&p, &ins) || !ttp_fb_Program_outputs(&p, &outs) ||
       !ttp_fb_Program_operations(&p, &ops))
     return BAD("program table out of bounds");
+  TTP_RETURN_IF_ERROR(charge(d, p.tbl_size));
+  TTP_RETURN_IF_ERROR(charge_vector(d, &tensors));
+  TTP_RETURN_IF_ERROR(charge_vector(d, &ops));
   plan->name = m->program_names[index];
   plan->n_tensors = tensors.length;
   plan->n_ops = ops.length;
@@ -245,14 +306,14 @@ static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
   for (uint32_t i = 0; i < tensors.length; i++) {
     ttp_fb_table t;
     if (!ttp_fb_vector_table(&tensors, i, &t)) return BAD("tensor %u: table out of bounds", i);
-    TTP_RETURN_IF_ERROR(read_tensor(m, &t, i, &plan->tensors[i]));
+    TTP_RETURN_IF_ERROR(read_tensor(d, &t, i, &plan->tensors[i]));
   }
-  TTP_RETURN_IF_ERROR(read_bindings(plan, &ins, "input", &plan->inputs));
-  TTP_RETURN_IF_ERROR(read_bindings(plan, &outs, "output", &plan->outputs));
+  TTP_RETURN_IF_ERROR(read_bindings(d, &ins, "input", &plan->inputs));
+  TTP_RETURN_IF_ERROR(read_bindings(d, &outs, "output", &plan->outputs));
   for (uint32_t i = 0; i < ops.length; i++) {
     ttp_fb_table t;
     if (!ttp_fb_vector_table(&ops, i, &t)) return BAD("operation %u: table out of bounds", i);
-    TTP_RETURN_IF_ERROR(read_op(plan, &t, i, &plan->ops[i]));
+    TTP_RETURN_IF_ERROR(read_op(d, &t, i, &plan->ops[i]));
   }
   return check_dataflow(plan);
 }

@@ -26,6 +26,8 @@ typedef struct ttp_tensor {
   int64_t numel;
   size_t nbytes;                /* numel * element size, overflow-checked */
   int kind;                     /* ttp_tensor_kind */
+  int layout;                   /* TTP_FB_LAYOUT_* as stored (unchecked: backends decide) */
+  int buffer_type;              /* TTP_FB_BUFFERTYPE_* as stored (unchecked) */
   const void* weight_data;      /* kind == WEIGHT: nbytes bytes inside the archive */
 } ttp_tensor;
 
@@ -63,5 +65,9 @@ typedef struct ttp_plan {
 
 /* Size in bytes of one element; 0 for types the runtime cannot hold. */
 size_t ttp_dtype_size(int dtype);
+/* Schema names of TensorDesc.layout and .buffer_type values ("RowMajor",
+   "DRAM"...); "unknown" for values this runtime does not know. */
+const char* ttp_layout_name(int layout);
+const char* ttp_buffer_type_name(int buffer_type);
 
 #endif /* TTP_PROGRAM_H_ */

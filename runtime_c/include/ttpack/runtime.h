@@ -13,9 +13,15 @@
  *
  * Archives are untrusted input: every byte is verified before use, and a
  * malformed archive yields TTP_INVALID_ARCHIVE (or TTP_INTEGRITY for content
- * hash mismatches), never a crash. A model and the programs loaded from it
- * are immutable after loading; ttp_program_run may be called from several
+ * hash mismatches), never a crash. Decoding work and memory are bounded by a
+ * small multiple of the archive's size. A model and the programs loaded from
+ * it are immutable after loading; ttp_program_run may be called from several
  * threads (calls on one program are serialized).
+ *
+ * Caller errors: functions returning a ttp_status* return TTP_INVALID_ARGUMENT
+ * for a NULL handle or out pointer, or a NULL array with a nonzero count.
+ * Accessors are NULL-safe: on a NULL handle they return 0, NULL or a zeroed
+ * struct; the *_free functions accept NULL.
  */
 #ifndef TTPACK_RUNTIME_H_
 #define TTPACK_RUNTIME_H_
@@ -46,9 +52,9 @@ typedef enum ttp_status_code {
   TTP_NOT_FOUND = 2,          /* no such file, program or device */
   TTP_IO_ERROR = 3,           /* open/read/mmap failed */
   TTP_INVALID_ARCHIVE = 4,    /* malformed archive */
-  TTP_INCOMPATIBLE = 5,       /* archive needs a newer runtime */
+  TTP_INCOMPATIBLE = 5,       /* archive needs another runtime (format version, required feature) */
   TTP_INTEGRITY = 6,          /* content hash mismatch */
-  TTP_UNSUPPORTED = 7,        /* valid archive, but this device lacks an op/dtype */
+  TTP_UNSUPPORTED = 7,        /* valid archive, but not for this device (target, op, dtype, layout) */
   TTP_OUT_OF_MEMORY = 8,
   TTP_INTERNAL = 9,
 } ttp_status_code;
@@ -85,14 +91,24 @@ TTP_API const char* ttp_dtype_name(int dtype); /* "float32"...; "invalid" */
 
 typedef struct ttp_model ttp_model;
 
-/* Maps the file read-only; weights are used in place. */
+/* Opening verifies the whole archive (header, section and segment hashes,
+   weight table) and refuses, with TTP_INCOMPATIBLE, an archive that lists a
+   required feature this runtime does not know. *out_model is NULL on error. */
+
+/* Maps the file read-only; weights are used in place. The file must not be
+   truncated or rewritten in place while the model (or a program loaded from
+   it) lives: the mapping would then read past the end of the file, which
+   raises SIGBUS, or see changed bytes after verification. This is inherent
+   to mmap; replace archives by renaming a new file over the old one (as
+   'ttpack build' does), or use ttp_model_open_memory, which copies. */
 TTP_API ttp_status* ttp_model_open_file(const char* path, ttp_model** out_model);
 /* Copies `size` bytes into an aligned buffer the model owns. */
 TTP_API ttp_status* ttp_model_open_memory(const void* data, size_t size, ttp_model** out_model);
-/* Releases the caller's reference; programs keep the model alive. */
+/* Releases the caller's reference; programs keep the model alive. NULL is a no-op. */
 TTP_API void ttp_model_free(ttp_model* model);
 
 TTP_API size_t ttp_model_program_count(const ttp_model* model);
+/* NULL when index is out of range. */
 TTP_API const char* ttp_model_program_name(const ttp_model* model, size_t index);
 /* The device the archive was built for, e.g. "cpu". */
 TTP_API const char* ttp_model_target(const ttp_model* model);
@@ -104,9 +120,13 @@ TTP_API void ttp_model_metadata(const ttp_model* model, const void** data, size_
 
 typedef struct ttp_program ttp_program;
 
-/* program_name NULL loads the first program; device NULL means "cpu". */
+/* program_name NULL loads the first program; device NULL means "cpu". A
+   device runs archives built for it only: an archive whose target differs
+   from the device name ("cpu" runs target "cpu") gives TTP_UNSUPPORTED, as do
+   ops, dtypes, layouts and buffer types the device lacks. */
 TTP_API ttp_status* ttp_program_load(ttp_model* model, const char* program_name,
                                      const char* device, ttp_program** out_program);
+/* NULL is a no-op. */
 TTP_API void ttp_program_free(ttp_program* program);
 
 typedef struct ttp_tensor_info {
@@ -120,7 +140,8 @@ typedef struct ttp_tensor_info {
 TTP_API const char* ttp_program_name(const ttp_program* program);
 TTP_API size_t ttp_program_input_count(const ttp_program* program);
 TTP_API size_t ttp_program_output_count(const ttp_program* program);
-/* Borrowed views, valid while the program lives; index must be in range. */
+/* Borrowed views, valid while the program lives. An index out of range (or
+   a NULL program) gives a zeroed ttp_tensor_info: name NULL, rank 0, dims NULL. */
 TTP_API ttp_tensor_info ttp_program_input(const ttp_program* program, size_t index);
 TTP_API ttp_tensor_info ttp_program_output(const ttp_program* program, size_t index);
 TTP_API size_t ttp_program_op_count(const ttp_program* program);
@@ -132,7 +153,8 @@ typedef struct ttp_buffer {
 
 /* Runs the program. inputs/outputs are in signature order; the runtime reads
    inputs and writes outputs in place and allocates nothing. Output buffers
-   must not overlap inputs. */
+   must not overlap inputs. Counts must match the signature; inputs (outputs)
+   may be NULL only when input_count (output_count) is 0. */
 TTP_API ttp_status* ttp_program_run(ttp_program* program,
                                     const ttp_buffer* inputs, size_t input_count,
                                     const ttp_buffer* outputs, size_t output_count);

@@ -2,10 +2,12 @@
  * kernels.c. Everything is allocated in prepare (one arena for all
  * intermediates, reused by liveness), so a run allocates nothing. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../device.h"
+#include "../schema_generated.h"
 #include "../status.h"
 #include "kernels.h"
 
@@ -84,11 +86,58 @@ static void cpu_release(void* handle) {
   free(ex);
 }
 
+/* "tensor 3", or "tensor 3 (input 'x')" when the signature names it. */
+static void describe_tensor(const ttp_plan* plan, uint32_t t, char* buf, size_t size) {
+  const char* role = NULL;
+  const char* name = NULL;
+  for (uint32_t i = 0; i < plan->n_inputs && !name; i++)
+    if (plan->inputs[i].tensor == t) {
+      role = "input";
+      name = plan->inputs[i].name;
+    }
+  for (uint32_t i = 0; i < plan->n_outputs && !name; i++)
+    if (plan->outputs[i].tensor == t) {
+      role = "output";
+      name = plan->outputs[i].name;
+    }
+  if (name) snprintf(buf, size, "tensor %u (%s '%s')", t, role, name);
+  else snprintf(buf, size, "tensor %u", t);
+}
+
+/* The CPU computes on dense row-major tensors in host memory. */
+static ttp_status* check_placement(const ttp_plan* plan) {
+  char what[160];
+  for (uint32_t t = 0; t < plan->n_tensors; t++) {
+    const ttp_tensor* tensor = &plan->tensors[t];
+    if (tensor->layout != TTP_FB_LAYOUT_ROWMAJOR) {
+      describe_tensor(plan, t, what, sizeof what);
+      return ttp_make_status(TTP_UNSUPPORTED,
+                             "program '%s' %s has layout %s (%d); the cpu device computes on RowMajor "
+                             "tensors only: rebuild the archive with target='cpu'",
+                             plan->name, what, ttp_layout_name(tensor->layout), tensor->layout);
+    }
+    if (tensor->buffer_type != TTP_FB_BUFFERTYPE_DRAM && tensor->buffer_type != TTP_FB_BUFFERTYPE_SYSTEMMEMORY) {
+      describe_tensor(plan, t, what, sizeof what);
+      return ttp_make_status(TTP_UNSUPPORTED,
+                             "program '%s' %s has buffer type %s (%d); the cpu device holds tensors in "
+                             "DRAM or SystemMemory only: rebuild the archive with target='cpu'",
+                             plan->name, what, ttp_buffer_type_name(tensor->buffer_type), tensor->buffer_type);
+    }
+  }
+  return NULL;
+}
+
 static ttp_status* cpu_prepare(const ttp_plan* plan, void** out) {
   *out = NULL;
+  TTP_RETURN_IF_ERROR(check_placement(plan));
   for (uint32_t i = 0; i < plan->n_ops; i++) {
     const ttp_op* op = &plan->ops[i];
-    ttp_status* st = ttp_cpu_kernels[op->code].check(plan, op);
+    const ttp_cpu_kernel* k = &ttp_cpu_kernels[op->code];
+    if (!k->check || !k->run)
+      return ttp_make_status(TTP_UNSUPPORTED,
+                             "program '%s' operation %u: op %s has no CPU kernel in this runtime (%s); "
+                             "upgrade ttpack", plan->name, i, ttp_op_defs[op->code].name, TTP_RUNTIME_VERSION);
+    ttp_status* st = k->check(plan, op);
     if (st) return ttp_annotate(st, "program '%s' operation %u", plan->name, i);
   }
   cpu_executable* ex = calloc(1, sizeof *ex);
