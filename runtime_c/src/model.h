@@ -18,7 +18,9 @@
    this many times the program section's size in tables, vectors and strings.
    Without shared tables a flatbuffer holds each of them once (factor 1); the
    slack admits writers that share strings or small vectors. */
+#ifndef TTP_DECODE_FACTOR
 #define TTP_DECODE_FACTOR 4
+#endif
 
 typedef struct ttp_weight {
   const char* name;
