@@ -1,5 +1,6 @@
 /* The public program API: load a decoded plan onto a device, check caller
  * buffers against the signature, run. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,21 +8,73 @@
 #include "model.h"
 #include "status.h"
 
-struct ttp_program {
-  ttp_model* model; /* retained: the plan points into the archive */
-  ttp_plan plan;
+struct ttp_device {
+  atomic_int refs;
   const ttp_device_backend* backend;
+  void* state;
+};
+
+struct ttp_program {
+  ttp_model* model;   /* retained: the plan points into the archive */
+  ttp_device* device; /* retained */
+  ttp_plan plan;
   void* executable;
 };
 
-ttp_status* ttp_program_load(ttp_model* model, const char* name, const char* device, ttp_program** out) {
+ttp_status* ttp_device_open(const char* name, const ttp_device_options* options, ttp_device** out) {
+  if (!out) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_device_open: out_device is NULL");
+  *out = NULL;
+  if (!name) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_device_open: name is NULL");
+  const ttp_device_backend* backend = ttp_find_device(name);
+  if (!backend) return ttp_make_status(TTP_NOT_FOUND, "no device '%s' in this runtime (available: cpu)", name);
+  /* Copy what the caller's struct has; newer fields keep their defaults. */
+  ttp_device_options opts = {sizeof opts, 0};
+  if (options) {
+    if (options->struct_size < sizeof(size_t))
+      return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_device_open: options.struct_size is not set");
+    size_t n = options->struct_size < sizeof opts ? options->struct_size : sizeof opts;
+    memcpy(&opts, options, n);
+    opts.struct_size = sizeof opts;
+  }
+  ttp_device* d = calloc(1, sizeof *d);
+  if (!d) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory");
+  ttp_status* st = backend->open(&opts, &d->state);
+  if (st) {
+    free(d);
+    return ttp_annotate(st, "device '%s'", name);
+  }
+  atomic_init(&d->refs, 1);
+  d->backend = backend;
+  *out = d;
+  return NULL;
+}
+
+void ttp_device_free(ttp_device* d) {
+  if (!d || atomic_fetch_sub(&d->refs, 1) != 1) return;
+  d->backend->close(d->state);
+  free(d);
+}
+
+const char* ttp_device_name(const ttp_device* d) { return d ? d->backend->name : NULL; }
+
+static ttp_status* load(ttp_model* model, const char* name, ttp_device* device, ttp_program** out);
+
+ttp_status* ttp_program_load(ttp_model* model, const char* name, ttp_device* device, ttp_program** out) {
   if (!out) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_program_load: out_program is NULL");
   *out = NULL;
   if (!model) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_program_load: model is NULL");
-  if (!device) device = "cpu";
-  const ttp_device_backend* backend = ttp_find_device(device);
-  if (!backend)
-    return ttp_make_status(TTP_NOT_FOUND, "no device '%s' in this runtime (available: cpu)", device);
+  if (device) {
+    atomic_fetch_add(&device->refs, 1);
+  } else {
+    TTP_RETURN_IF_ERROR(ttp_device_open("cpu", NULL, &device));
+  }
+  ttp_status* st = load(model, name, device, out);
+  if (st) ttp_device_free(device);
+  return st;
+}
+
+static ttp_status* load(ttp_model* model, const char* name, ttp_device* device, ttp_program** out) {
+  const ttp_device_backend* backend = device->backend;
   /* A program is compiled for one target (layouts, memory, kernels): a
      device runs archives built for it only. */
   if (strcmp(model->target, backend->name) != 0)
@@ -38,7 +91,7 @@ ttp_status* ttp_program_load(ttp_model* model, const char* name, const char* dev
   ttp_program* p = calloc(1, sizeof *p);
   if (!p) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory");
   ttp_status* st = ttp_plan_decode(model, index, &p->plan);
-  if (!st) st = backend->prepare(&p->plan, &p->executable);
+  if (!st) st = backend->prepare(device->state, &p->plan, &p->executable);
   if (st) {
     ttp_plan_free(&p->plan);
     free(p);
@@ -46,16 +99,17 @@ ttp_status* ttp_program_load(ttp_model* model, const char* name, const char* dev
   }
   ttp_model_retain(model);
   p->model = model;
-  p->backend = backend;
+  p->device = device; /* the caller's reference passes to the program */
   *out = p;
   return NULL;
 }
 
 void ttp_program_free(ttp_program* p) {
   if (!p) return;
-  p->backend->release(p->executable);
+  p->device->backend->release(p->executable);
   ttp_plan_free(&p->plan);
   ttp_model_free(p->model);
+  ttp_device_free(p->device);
   free(p);
 }
 
@@ -106,5 +160,5 @@ ttp_status* ttp_program_run(ttp_program* p, const ttp_buffer* inputs, size_t n_i
   if (!p) return ttp_make_status(TTP_INVALID_ARGUMENT, "ttp_program_run: program is NULL");
   TTP_RETURN_IF_ERROR(check_buffers(&p->plan, p->plan.inputs, p->plan.n_inputs, inputs, n_in, "input"));
   TTP_RETURN_IF_ERROR(check_buffers(&p->plan, p->plan.outputs, p->plan.n_outputs, outputs, n_out, "output"));
-  return p->backend->execute(p->executable, inputs, outputs);
+  return p->device->backend->execute(p->executable, inputs, outputs);
 }

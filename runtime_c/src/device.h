@@ -1,7 +1,8 @@
-/* The device seam. A backend turns a verified plan into something it can
- * execute (allocating everything it needs up front) and executes it on
- * caller buffers. The CPU backend lives in cpu/; a tt-metal backend would
- * implement the same three functions. */
+/* The device seam. A backend opens a device (state shared by every program
+ * on it: a chip or mesh handle, a thread pool), turns a verified plan into
+ * something it can execute (allocating everything it needs up front), and
+ * executes it on caller buffers. The CPU backend lives in cpu/; a tt-metal
+ * backend implements the same functions. */
 #ifndef TTP_DEVICE_H_
 #define TTP_DEVICE_H_
 
@@ -9,8 +10,11 @@
 
 typedef struct ttp_device_backend {
   const char* name;
+  /* options are complete (defaults filled in); state may stay NULL. */
+  ttp_status* (*open)(const ttp_device_options* options, void** state);
+  void (*close)(void* state);
   /* May reject the plan (TTP_UNSUPPORTED) naming the op and dtype. */
-  ttp_status* (*prepare)(const ttp_plan* plan, void** executable);
+  ttp_status* (*prepare)(void* state, const ttp_plan* plan, void** executable);
   /* Buffers are verified by the caller: counts and sizes match the plan. */
   ttp_status* (*execute)(void* executable, const ttp_buffer* inputs, const ttp_buffer* outputs);
   void (*release)(void* executable);

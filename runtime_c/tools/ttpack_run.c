@@ -122,13 +122,13 @@ int main(int argc, char** argv) {
   }
 
   ttp_model* model = NULL;
+  ttp_device* dev = NULL;
   ttp_program* prog = NULL;
   ttp_status* st = ttp_model_open_file(archive, &model);
+  if (!st) st = ttp_device_open(device, NULL, &dev);
+  if (!st) st = ttp_program_load(model, program_name, dev, &prog);
+  ttp_device_free(dev); /* the program holds its own reference */
   if (st) {
-    free(in_specs);
-    return fail(st);
-  }
-  if ((st = ttp_program_load(model, program_name, device, &prog))) {
     ttp_model_free(model);
     free(in_specs);
     return fail(st);

@@ -572,3 +572,33 @@ def test_usage(ttpack_run_exe):
     assert proc.returncode == 2 and proc.stderr.startswith("usage: ttpack-run ARCHIVE")
     proc = run_c(ttpack_run_exe, "a.ttpack", "--bogus")
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+class DeviceOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("num_threads", ctypes.c_int32)]
+
+
+def test_devices_are_opened_once_and_shared():
+    lib = rt._lib
+    dev, model, p1, p2 = P(), P(), P(), P()
+    assert _status(lib.ttp_device_open(b"tt", None, ctypes.byref(dev)))[0] == 2 and not dev  # NOT_FOUND
+    opts = DeviceOptions(ctypes.sizeof(DeviceOptions), 4)
+    code, msg = _status(lib.ttp_device_open(b"cpu", ctypes.byref(opts), ctypes.byref(dev)))
+    assert code == 7 and "num_threads=4" in msg  # UNSUPPORTED, said plainly
+    opts.num_threads = 1
+    assert not lib.ttp_device_open(b"cpu", ctypes.byref(opts), ctypes.byref(dev))
+    data = add_archive()
+    assert not lib.ttp_model_open_memory(data, len(data), ctypes.byref(model))
+    assert not lib.ttp_program_load(model, None, dev, ctypes.byref(p1))
+    assert not lib.ttp_program_load(model, None, dev, ctypes.byref(p2))
+    lib.ttp_device_free(dev)  # the programs keep the device alive
+    lib.ttp_model_free(model)  # ... and the model
+    x = np.arange(3, dtype=np.float32)
+    y = np.ones(3, np.float32)
+    for prog in (p1, p2):
+        z = np.empty(3, np.float32)
+        ins = (rt._Buffer * 2)(rt._Buffer(x.ctypes.data, x.nbytes), rt._Buffer(y.ctypes.data, y.nbytes))
+        outs = (rt._Buffer * 1)(rt._Buffer(z.ctypes.data, z.nbytes))
+        assert not lib.ttp_program_run(prog, ins, 2, outs, 1)
+        np.testing.assert_array_equal(z, x + y)
+        lib.ttp_program_free(prog)

@@ -108,7 +108,9 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "ttp_model_program_name": (cp, [P, sz]),
         "ttp_model_target": (cp, [P]),
         "ttp_model_metadata": (None, [P, ctypes.POINTER(P), ctypes.POINTER(sz)]),
-        "ttp_program_load": (P, [P, cp, cp, ctypes.POINTER(P)]),
+        "ttp_device_open": (P, [cp, P, ctypes.POINTER(P)]),
+        "ttp_device_free": (None, [P]),
+        "ttp_program_load": (P, [P, cp, P, ctypes.POINTER(P)]),
         "ttp_program_free": (None, [P]),
         "ttp_program_name": (cp, [P]),
         "ttp_program_input_count": (sz, [P]),
@@ -157,12 +159,12 @@ def _spec(info: _TensorInfo) -> TensorSpec:
 class Program:
     """One program of an archive, loaded onto a device and ready to run."""
 
-    def __init__(self, model: "Model", name: str | None, device: str):
+    def __init__(self, model: "Model", name: str | None):
         handle = ctypes.c_void_p()
         _check(_lib.ttp_program_load(model._handle, name.encode() if name else None,
-                                     device.encode(), ctypes.byref(handle)))
+                                     model._device, ctypes.byref(handle)))
         self._handle = handle
-        self.device = device
+        self.device = model.device
         self.name = _lib.ttp_program_name(handle).decode()
         self.inputs = [_spec(_lib.ttp_program_input(handle, i))
                        for i in range(_lib.ttp_program_input_count(handle))]
@@ -233,13 +235,20 @@ class Model:
     """An opened archive. Calling it runs its first program."""
 
     def __init__(self, source: str | os.PathLike | bytes, device: str = "cpu"):
-        handle = ctypes.c_void_p()
+        handle, dev = ctypes.c_void_p(), ctypes.c_void_p()
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
             _check(_lib.ttp_model_open_memory(data, len(data), ctypes.byref(handle)))
         else:
             _check(_lib.ttp_model_open_file(os.fsencode(source), ctypes.byref(handle)))
         self._handle = handle
+        try:
+            _check(_lib.ttp_device_open(device.encode(), None, ctypes.byref(dev)))
+        except TTPackError:
+            _lib.ttp_model_free(handle)
+            self._handle = None
+            raise
+        self._device = dev  # programs keep the C device alive on their own
         self.device = device
         self.target = _lib.ttp_model_target(handle).decode()
         self.programs = [_lib.ttp_model_program_name(handle, i).decode()
@@ -247,14 +256,19 @@ class Model:
         self._loaded: dict[str, Program] = {}
 
     def __del__(self):
-        if getattr(self, "_handle", None) and _lib is not None:
-            _lib.ttp_model_free(self._handle)  # programs hold their own reference
+        if _lib is None:
+            return
+        if getattr(self, "_device", None):
+            _lib.ttp_device_free(self._device)
+            self._device = None
+        if getattr(self, "_handle", None):
+            _lib.ttp_model_free(self._handle)  # programs hold their own references
             self._handle = None
 
     def program(self, name: str) -> Program:
         """The program of that name, loaded onto the device on first use."""
         if name not in self._loaded:
-            self._loaded[name] = Program(self, name, self.device)
+            self._loaded[name] = Program(self, name)
         return self._loaded[name]
 
     @property

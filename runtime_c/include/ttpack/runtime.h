@@ -6,7 +6,7 @@
  *
  *   ttp_model* model;     ttp_program* prog;
  *   ttp_status* st = ttp_model_open_file("mlp.ttpack", &model);
- *   if (!st) st = ttp_program_load(model, NULL, "cpu", &prog);
+ *   if (!st) st = ttp_program_load(model, NULL, NULL, &prog);   (NULL: a default "cpu" device)
  *   if (!st) st = ttp_program_run(prog, inputs, 1, outputs, 1);
  *   if (st) { fprintf(stderr, "%s\n", ttp_status_message(st)); ttp_status_free(st); }
  *   ttp_program_free(prog); ttp_model_free(model);
@@ -116,6 +116,24 @@ TTP_API void ttp_model_format_version(const ttp_model* model, uint16_t* major, u
 /* The archive's msgpack metadata section (borrowed, valid while the model lives). */
 TTP_API void ttp_model_metadata(const ttp_model* model, const void** data, size_t* size);
 
+/* ---- device: where programs run ---------------------------------------- */
+
+/* A device is opened once and shared by the programs loaded onto it (on a
+   Tenstorrent card: the opened chip or mesh; on the CPU: its thread pool
+   and settings). Programs keep their device alive. */
+typedef struct ttp_device ttp_device;
+
+typedef struct ttp_device_options {
+  size_t struct_size;  /* sizeof(ttp_device_options), so the struct can grow */
+  int32_t num_threads; /* 0: the device's default; the CPU device runs 1 for now */
+} ttp_device_options;
+
+/* name: "cpu". options may be NULL for defaults. */
+TTP_API ttp_status* ttp_device_open(const char* name, const ttp_device_options* options,
+                                    ttp_device** out_device);
+TTP_API void ttp_device_free(ttp_device* device);
+TTP_API const char* ttp_device_name(const ttp_device* device);
+
 /* ---- program: one program loaded onto a device ------------------------ */
 
 typedef struct ttp_program ttp_program;
@@ -125,7 +143,7 @@ typedef struct ttp_program ttp_program;
    from the device name ("cpu" runs target "cpu") gives TTP_UNSUPPORTED, as do
    ops, dtypes, layouts and buffer types the device lacks. */
 TTP_API ttp_status* ttp_program_load(ttp_model* model, const char* program_name,
-                                     const char* device, ttp_program** out_program);
+                                     ttp_device* device, ttp_program** out_program);
 /* NULL is a no-op. */
 TTP_API void ttp_program_free(ttp_program* program);
 

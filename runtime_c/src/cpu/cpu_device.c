@@ -127,7 +127,18 @@ static ttp_status* check_placement(const ttp_plan* plan) {
   return NULL;
 }
 
-static ttp_status* cpu_prepare(const ttp_plan* plan, void** out) {
+static ttp_status* cpu_open(const ttp_device_options* options, void** state) {
+  *state = NULL;
+  if (options->num_threads > 1)
+    return ttp_make_status(TTP_UNSUPPORTED, "the cpu device runs on one thread for now; "
+                           "num_threads=%d is not supported yet", (int)options->num_threads);
+  return NULL;
+}
+
+static void cpu_close(void* state) { (void)state; }
+
+static ttp_status* cpu_prepare(void* state, const ttp_plan* plan, void** out) {
+  (void)state;
   *out = NULL;
   TTP_RETURN_IF_ERROR(check_placement(plan));
   for (uint32_t i = 0; i < plan->n_ops; i++) {
@@ -192,7 +203,7 @@ static ttp_status* cpu_execute(void* handle, const ttp_buffer* inputs, const ttp
   return NULL;
 }
 
-const ttp_device_backend ttp_cpu_backend = {"cpu", cpu_prepare, cpu_execute, cpu_release};
+const ttp_device_backend ttp_cpu_backend = {"cpu", cpu_open, cpu_close, cpu_prepare, cpu_execute, cpu_release};
 
 const ttp_device_backend* ttp_find_device(const char* name) {
   if (strcmp(name, ttp_cpu_backend.name) == 0) return &ttp_cpu_backend;
