@@ -119,11 +119,19 @@ def c_ops_header() -> str:
         for j, a in enumerate(op.attrs):
             out.append(f"#define TTP_ATTR_{op.name.upper()}_{a.upper()} {j}")
     out.append("\ntypedef struct ttp_op_def {\n  const char* name;\n"
-               f"  const char* attrs[{max_attrs}];\n}} ttp_op_def;\n")
+               f"  const char* attrs[{max_attrs}];\n  unsigned input_dtypes; /* TTP_OP_TAKES_* bits */\n}} ttp_op_def;\n")
+    out.append("/* Values of the activation attribute of linear and conv2d. */")
+    for name, code in ops.ACTIVATIONS.items():
+        out.append(f"#define TTP_ACTIVATION_{name.upper()} {code}")
+    out.append(f"#define TTP_ACTIVATION_MAX {max(ops.ACTIVATIONS.values())}\n")
+    bits = {"float32": "TTP_OP_TAKES_F32", "int32": "TTP_OP_TAKES_I32", "bool": "TTP_OP_TAKES_BOOL"}
+    out.append("/* Element types an op's inputs may have (the registry's dtypes). */")
+    out.append("#define TTP_OP_TAKES_F32 1u\n#define TTP_OP_TAKES_I32 2u\n#define TTP_OP_TAKES_BOOL 4u\n")
     out.append("static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {")
     for op in ops.REGISTRY:
         attrs = ", ".join(f'"{a}"' for a in op.attrs) or "0"
-        out.append(f'  {{"{op.name}", {{{attrs}}}}},')
+        mask = " | ".join(bits[d] for d in op.dtypes) or "0"
+        out.append(f'  {{"{op.name}", {{{attrs}}}, {mask}}},')
     out.append("};\n\n#endif  /* TTP_OPS_GENERATED_H_ */\n")
     return "\n".join(out)
 

@@ -52,34 +52,10 @@ static int dtype_index(int dtype) {
 
 static size_t elem_size(int dtype) { return dtype == TTP_DTYPE_BOOL ? 1 : 4; }
 
-/* The `dtypes` tuple of each op's registry entry; arange takes no inputs. */
-static const unsigned op_input_dtypes[TTP_OP_COUNT] = {
-    [TTP_OP_NEG] = M_NUMERIC,     [TTP_OP_ABS] = M_NUMERIC,      [TTP_OP_SIGN] = M_NUMERIC,
-    [TTP_OP_EXP] = M_FLOAT,       [TTP_OP_LOG] = M_FLOAT,        [TTP_OP_SQRT] = M_FLOAT,
-    [TTP_OP_RSQRT] = M_FLOAT,     [TTP_OP_TANH] = M_FLOAT,       [TTP_OP_SIGMOID] = M_FLOAT,
-    [TTP_OP_SIN] = M_FLOAT,       [TTP_OP_COS] = M_FLOAT,        [TTP_OP_FLOOR] = M_FLOAT,
-    [TTP_OP_CEIL] = M_FLOAT,      [TTP_OP_LOGICAL_NOT] = M_INTEGRAL,
-    [TTP_OP_ADD] = M_NUMERIC,     [TTP_OP_SUBTRACT] = M_NUMERIC, [TTP_OP_MULTIPLY] = M_NUMERIC,
-    [TTP_OP_DIVIDE] = M_NUMERIC,  [TTP_OP_REMAINDER] = M_NUMERIC,
-    [TTP_OP_MAXIMUM] = M_ALL,     [TTP_OP_MINIMUM] = M_ALL,      [TTP_OP_POW] = M_NUMERIC,
-    [TTP_OP_LOGICAL_AND] = M_INTEGRAL, [TTP_OP_LOGICAL_OR] = M_INTEGRAL,
-    [TTP_OP_LOGICAL_XOR] = M_INTEGRAL,
-    [TTP_OP_SHIFT_LEFT] = M_I32,  [TTP_OP_SHIFT_RIGHT_LOGICAL] = M_I32,
-    [TTP_OP_SHIFT_RIGHT_ARITHMETIC] = M_I32,
-    [TTP_OP_EQ] = M_ALL,          [TTP_OP_NE] = M_ALL,           [TTP_OP_LT] = M_ALL,
-    [TTP_OP_LE] = M_ALL,          [TTP_OP_GT] = M_ALL,           [TTP_OP_GE] = M_ALL,
-    [TTP_OP_WHERE] = M_ALL,       [TTP_OP_TYPECAST] = M_ALL,     [TTP_OP_MATMUL] = M_NUMERIC,
-    [TTP_OP_RESHAPE] = M_ALL,     [TTP_OP_PERMUTE] = M_ALL,      [TTP_OP_CONCAT] = M_ALL,
-    [TTP_OP_SLICE] = M_ALL,       [TTP_OP_REPEAT] = M_ALL,       [TTP_OP_SUM] = M_NUMERIC,
-    [TTP_OP_MAX] = M_ALL,         [TTP_OP_MIN] = M_ALL,          [TTP_OP_ARANGE] = 0,
-    [TTP_OP_ERF] = M_FLOAT,       [TTP_OP_RELU] = M_NUMERIC,     [TTP_OP_GELU] = M_FLOAT,
-    [TTP_OP_SOFTMAX] = M_FLOAT,   [TTP_OP_LAYER_NORM] = M_FLOAT, [TTP_OP_BATCH_NORM] = M_FLOAT,
-    [TTP_OP_LINEAR] = M_FLOAT,    [TTP_OP_CONV2D] = M_FLOAT,     [TTP_OP_MAX_POOL2D] = M_NUMERIC,
-    [TTP_OP_AVG_POOL2D] = M_FLOAT, [TTP_OP_SUM_POOL2D] = M_FLOAT, [TTP_OP_PAD] = M_ALL,
-    [TTP_OP_EMBEDDING] = M_NUMERIC, /* ids int32 (checked separately), table float32 or int32 */
-    [TTP_OP_ARGMAX] = M_NUMERIC,  [TTP_OP_ARGMIN] = M_NUMERIC,   [TTP_OP_CUMSUM] = M_NUMERIC,
-    [TTP_OP_ERFC] = M_FLOAT,
-};
+/* Which element types an op's inputs may have comes from the registry
+   (ttp_op_defs[code].input_dtypes, generated; its bits are the M_* above). */
+_Static_assert(TTP_OP_TAKES_F32 == M_F32 && TTP_OP_TAKES_I32 == M_I32 && TTP_OP_TAKES_BOOL == M_BOOL,
+               "registry dtype bits must match the kernel tables' rows");
 
 /* ---- scalar semantics ----------------------------------------------------------- */
 
@@ -569,7 +545,7 @@ static void dtype_set_str(unsigned mask, char* buf, size_t n) {
    this device cannot run. */
 static ttp_status* check_input_dtype(const ttp_plan* plan, const ttp_op* op, uint32_t k) {
   int di = dtype_index(IN(k)->dtype);
-  unsigned mask = op_input_dtypes[op->code];
+  unsigned mask = ttp_op_defs[op->code].input_dtypes;
   if (di < 0 || !(mask & (1u << di))) {
     char takes[64];
     dtype_set_str(mask, takes, sizeof takes);
@@ -1213,7 +1189,14 @@ static void run_arange(const ttp_plan* plan, const ttp_op* op, void* const* data
 /* ---- shared helpers ------------------------------------------------------------------------- */
 
 /* activation attribute of linear and conv2d (ops.py ACTIVATIONS). */
-enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_GELU = 3, ACT_GELU_TANH = 4 };
+/* activation codes: ops.py ACTIVATIONS, generated into ops_generated.h */
+enum {
+  ACT_NONE = TTP_ACTIVATION_NONE,
+  ACT_RELU = TTP_ACTIVATION_RELU,
+  ACT_RELU6 = TTP_ACTIVATION_RELU6,
+  ACT_GELU = TTP_ACTIVATION_GELU,
+  ACT_GELU_TANH = TTP_ACTIVATION_GELU_TANH,
+};
 
 /* The reference computes gelu in float64 and rounds once; so does this, in
    the reference's operation order. */
@@ -1568,7 +1551,7 @@ static ttp_status* check_linear(const ttp_plan* plan, const ttp_op* op) {
   TTP_RETURN_IF_ERROR(check_arity(plan, op, 3, 3));
   TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
   int64_t act;
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_LINEAR_ACTIVATION, ACT_NONE, ACT_GELU_TANH, &act));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_LINEAR_ACTIVATION, ACT_NONE, TTP_ACTIVATION_MAX, &act));
   const ttp_tensor *x = IN(0), *w = IN(1), *b = IN(2);
   if (x->rank < 1 || w->rank != 2 || x->dims[x->rank - 1] != w->dims[0] || b->rank != 1 ||
       b->dims[0] != w->dims[1])
@@ -1685,7 +1668,7 @@ static ttp_status* check_conv2d(const ttp_plan* plan, const ttp_op* op) {
   TTP_RETURN_IF_ERROR(check_arity(plan, op, 3, 3));
   TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
   int64_t act, groups;
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV2D_ACTIVATION, ACT_NONE, ACT_GELU_TANH, &act));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV2D_ACTIVATION, ACT_NONE, TTP_ACTIVATION_MAX, &act));
   TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV2D_GROUPS, 1, INT64_MAX, &groups));
   const ttp_tensor *x = IN(0), *w = IN(1), *b = IN(2);
   if (x->rank != 4 || w->rank != 4 || b->rank != 1)
