@@ -169,3 +169,23 @@ def test_float_attributes_are_stored_as_floats(tmp_path):
     prog = ir.Program("main", [("x", x)], [("y", op.outputs[0])], [op])
     data = np.arange(8, dtype=np.float32).reshape(2, 4)
     np.testing.assert_allclose(rt.load(archive_bytes([prog], {}))(data), ir.interpret(prog, [data])[0], rtol=1e-6)
+
+
+def test_element_type_codes_agree_everywhere():
+    """DataType codes are spelled in the schema, the compiler, the public C
+    header and the Python bindings: they must never drift apart."""
+    import re
+
+    import ttpack.runtime as rt
+    from ttpack.archive.fb import ttpack_generated as fb
+    from ttpack.compiler.types import BLOCK_FLOAT_CODES, DTYPE_CODES
+
+    schema = {k: v for k, v in vars(fb.DataType).items() if not k.startswith("_") and k != "Invalid"}
+    ours = {**DTYPE_CODES, **BLOCK_FLOAT_CODES}
+    assert {k.lower(): v for k, v in schema.items()} == {k.replace("_", ""): v for k, v in ours.items()}
+    header = (ROOT / "runtime_c" / "include" / "ttpack" / "runtime.h").read_text()
+    c_codes = {m.group(1).lower(): int(m.group(2)) for m in re.finditer(r"TTP_DTYPE_(\w+) = (\d+)", header)}
+    for name, code in c_codes.items():
+        assert DTYPE_CODES[name] == code, name
+    for code, dtype in rt._DTYPES.items():
+        assert DTYPE_CODES[dtype.name] == code
