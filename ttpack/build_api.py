@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import __version__
 from .errors import BuildError
+from .frontends import is_torch_module
 from .compiler import passes
 from .compiler.pipeline import pipeline_for
 
@@ -41,7 +42,7 @@ class BuildSpec:
 
 
 def _framework(obj) -> str:
-    if any((c.__module__ or "").startswith("torch") for c in type(obj).__mro__):
+    if is_torch_module(obj):
         return "torch"
     if callable(obj):
         return "jax"

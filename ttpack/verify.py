@@ -6,15 +6,13 @@ from typing import Mapping
 
 import numpy as np
 
-
-def _is_torch(fn) -> bool:
-    return any((c.__module__ or "").startswith("torch") for c in type(fn).__mro__)
+from .frontends import is_torch_module
 
 
 def runtime_inputs(spec) -> list[np.ndarray] | None:
     """The example inputs as arrays in signature order; None when they are shapes only."""
     values = list(spec.example_inputs.values()) if isinstance(spec.example_inputs, Mapping) else list(spec.example_inputs)
-    if _is_torch(spec.fn):
+    if is_torch_module(spec.fn):
         return [x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x) for x in values]
     import jax
 
@@ -26,7 +24,7 @@ def runtime_inputs(spec) -> list[np.ndarray] | None:
 
 def framework_outputs(spec) -> list[np.ndarray]:
     """The framework's outputs on the spec's example inputs, flattened."""
-    if _is_torch(spec.fn):
+    if is_torch_module(spec.fn):
         import torch
         import torch.utils._pytree as pytree
 
@@ -65,7 +63,7 @@ def compare_with_framework(path, spec) -> dict | None:
     inputs = runtime_inputs(spec)
     if inputs is None:
         return None
-    framework = "torch" if _is_torch(spec.fn) else "jax"
+    framework = "torch" if is_torch_module(spec.fn) else "jax"
     got = rt.load(path)(*inputs)
     got = list(got) if isinstance(got, tuple) else [got]
     want = framework_outputs(spec)

@@ -12,10 +12,12 @@ random probes.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from . import ops as registry
-from .ir import Op, Program, Value, constant
+from .ir import Op, Program, Value, constant, inverse_permutation, resolve
 from .passes import dce, simplify
 
 ACT = registry.ACTIVATIONS
@@ -72,19 +74,13 @@ def sink_permutes(program: Program) -> Program:
     mapping: dict[int, Value] = {}
     out_ops: list[Op] = []
     producer: dict[int, Op] = {}
-
-    def sub(v):
-        while v.id in mapping:
-            v = mapping[v.id]
-        return v
+    sub = partial(resolve, mapping)
 
     for op in program.ops:
         op = Op(op.name, [sub(v) for v in op.inputs], op.attrs, op.outputs, op.location)
         perm = _common_perm(op, producer)
         if perm is not None:
-            inv = [0] * len(perm)
-            for i, p in enumerate(perm):
-                inv[p] = i
+            inv = inverse_permutation(perm)
             inputs = []
             for v in op.inputs:
                 src = producer.get(v.id)

@@ -42,6 +42,21 @@ class Value:
         return f"%{self.id}:{self.type}{kind}"
 
 
+def resolve(mapping: dict[int, "Value"], v: "Value") -> "Value":
+    """v after a pass's renames: follows mapping (value id -> replacement) to its end."""
+    while v.id in mapping:
+        v = mapping[v.id]
+    return v
+
+
+def inverse_permutation(perm) -> list[int]:
+    """q with q[perm[i]] = i: permute(permute(x, perm), q) is x."""
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv
+
+
 def constant(array: np.ndarray, weight_name: str | None = None, folded: bool = False) -> Value:
     array = np.asarray(array, order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
     return Value(TensorType(array.shape, array.dtype.name), array, weight_name, folded)

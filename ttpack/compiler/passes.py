@@ -7,11 +7,12 @@ list; they return a program with a new one (values and constants are shared).
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import numpy as np
 
 from . import ops as registry
-from .ir import Op, Program, Value, constant
+from .ir import Op, Program, Value, constant, resolve
 from ..errors import BuildError
 from .types import RUNTIME_DTYPES, broadcast_shapes
 
@@ -22,11 +23,7 @@ FOLD_GROWTH_LIMIT = 64 * 1024
 
 
 def _replace_uses(program: Program, ops: list[Op], mapping: dict[int, Value]) -> Program:
-    def sub(v: Value) -> Value:
-        while v.id in mapping:
-            v = mapping[v.id]
-        return v
-
+    sub = partial(resolve, mapping)
     new_ops = [Op(op.name, [sub(v) for v in op.inputs], op.attrs, op.outputs, op.location) for op in ops]
     return Program(program.name, program.inputs, [(n, sub(v)) for n, v in program.outputs], new_ops)
 
@@ -38,13 +35,8 @@ def simplify(program: Program) -> Program:
     mapping: dict[int, Value] = {}
     kept: list[Op] = []
 
-    def resolve(v: Value) -> Value:
-        while v.id in mapping:
-            v = mapping[v.id]
-        return v
-
     for op in program.ops:
-        op = Op(op.name, [resolve(v) for v in op.inputs], op.attrs, op.outputs, op.location)
+        op = Op(op.name, [resolve(mapping, v) for v in op.inputs], op.attrs, op.outputs, op.location)
         x = op.inputs[0] if op.inputs else None
         out = op.outputs[0]
         if op.name in ("reshape", "repeat") and x.type.shape == out.type.shape:

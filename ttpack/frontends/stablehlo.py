@@ -480,13 +480,6 @@ def _padding(mop, rank):
     return [tuple(int(v) for v in row) for row in np.asarray(mop.attributes["padding"]).reshape(rank, 2)]
 
 
-def _inverse(perm):
-    inv = [0] * len(perm)
-    for i, p in enumerate(perm):
-        inv[p] = i
-    return inv
-
-
 def _permute(lo, x, perm):
     return lo.emit("permute", [x], perm=perm) if list(perm) != list(range(len(perm))) else x
 
@@ -633,7 +626,7 @@ def _reduce_window(lo, mop, xs):
     if rank == 4:  # NCHW, NHWC...: the two other dims become N and C
         others = [i for i in range(4) if i not in dims]
         perm = [others[0], dims[0], dims[1], others[1]]
-        xin, restore = _permute(lo, x, perm), lambda y: _permute(lo, y, _inverse(perm))
+        xin, restore = _permute(lo, x, perm), lambda y: _permute(lo, y, ir.inverse_permutation(perm))
     else:  # any other rank: the other dims flatten into N, C is 1
         if len(dims) == 1:
             raise Unsupported("reduce_window over the only dim of a rank-1 tensor")
@@ -645,7 +638,7 @@ def _reduce_window(lo, mop, xs):
 
         def restore(y):
             y = lo.emit("reshape", [y], shape=tuple(x.type.shape[i] for i in others) + y.type.shape[1:3])
-            return _permute(lo, y, _inverse(perm))
+            return _permute(lo, y, ir.inverse_permutation(perm))
     kernel = (window[dims[0]], window[dims[1]])
     stride = (strides[dims[0]], strides[dims[1]])
     padding = (*pads[dims[0]], *pads[dims[1]])
@@ -730,7 +723,7 @@ def _gather(lo, mop, xs):
     # rows are [batch..., offset...]; StableHLO puts offset dims at offset_dims
     order = batch_dims + offset_dims
     staged = tuple(out.shape[i] for i in order)
-    return [_permute(lo, lo.emit("reshape", [rows], shape=staged), _inverse(order))]
+    return [_permute(lo, lo.emit("reshape", [rows], shape=staged), ir.inverse_permutation(order))]
 
 
 @lowering("stablehlo.dynamic_slice")
