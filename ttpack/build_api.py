@@ -11,17 +11,9 @@ from . import __version__
 from .errors import BuildError
 from .frontends import is_torch_module
 from .compiler import passes
+from .compiler.options import resolve as resolve_options
 from .compiler.pipeline import pipeline_for
-
-TARGETS = ("cpu",)
-PLANNED_TARGETS = ("n150", "n300", "p150")
-
-# Compile options, with defaults. Each has an effect visible in the archive.
-DEFAULT_OPTIONS = {
-    "fold_constants": True,   # evaluate weight-only subgraphs at build time
-    "simplify": True,         # remove no-op data movement, merge reshapes/permutes
-    "fuse": True,             # fuse into TTNN ops: linear, conv2d+bias+act, softmax, layer_norm, gelu
-}
+from .targets import TargetError, get_target
 
 
 @dataclass
@@ -50,27 +42,17 @@ def _framework(obj) -> str:
                      f"or a torch.nn.Module")
 
 
-def _options(options: dict | None) -> dict:
-    opts = dict(DEFAULT_OPTIONS)
-    unknown = set(options or {}) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise BuildError(f"unknown compile option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}")
-    for key, value in (options or {}).items():
-        if not isinstance(value, bool):
-            raise BuildError(f"compile option {key} must be True or False, got {value!r}")
-        opts[key] = value
-    return opts
-
-
 def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
           name="main", progress: Callable[[str], None] | None = None) -> Path:
     say = progress or (lambda msg: None)
-    if target in PLANNED_TARGETS:
+    try:
+        chip = get_target(target)
+    except TargetError as e:
+        raise BuildError(str(e)) from None
+    if chip.is_chip:
         raise BuildError(f"target '{target}' (Tenstorrent) is not supported by this ttpack yet; "
                          f"build with target='cpu'")
-    if target not in TARGETS:
-        raise BuildError(f"unknown target '{target}'; choose one of {', '.join(TARGETS)}")
-    opts = _options(options)
+    opts, given = resolve_options(options, chip)
     framework = _framework(fn_or_module)
     from .archive.writer import archive_bytes, write_atomic
 
@@ -96,7 +78,7 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
     lowered_counts = program.op_counts()
     t1 = time.perf_counter()
     say(f"compiling {sum(lowered_counts.values())} ops")
-    program = passes.run_pipeline(program, pipeline_for(opts))
+    program = passes.run_pipeline(program, pipeline_for(chip, opts))
     t2 = time.perf_counter()
     say(f"writing {output} ({len(program.ops)} ops, {len(program.constants())} weights)")
     info = {
@@ -104,7 +86,9 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         "producer_version": __version__,
         "source": source,
         "target": target,
-        "options": opts,
+        "target_descriptor": chip.descriptor(),
+        "options": given,
+        "compile_options": opts.as_dict(),
         "compile": {"programs": {name: {"op_counts_lowered": lowered_counts}}},
     }
     data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))

@@ -42,8 +42,10 @@ def _load_spec(path: Path):
 def build(
     model_file: Path = typer.Argument(..., help="Python file defining ttpack_spec() -> ttpack.BuildSpec"),
     output: Path = typer.Option(..., "-o", "--output", help="archive to write (.ttpack)"),
-    target: str = typer.Option("cpu", help="device to build for"),
-    option: List[str] = typer.Option([], "--option", "-O", help="compile option KEY=true|false, e.g. -O fuse=false"),
+    target: str = typer.Option("cpu", help="device to build for: cpu, n150, n300, p150 (`ttpack targets`)"),
+    option: List[str] = typer.Option([], "--option", "-O",
+                                     help="compile option KEY=VALUE, e.g. -O optimization_level=1 "
+                                          "-O experimental_weight_dtype=bfp_bf8 (an unknown key lists them all)"),
     verify: bool = typer.Option(True, help="run the archive on the example inputs and compare with the framework"),
 ):
     """Compile a model file into one .ttpack archive."""
@@ -54,9 +56,9 @@ def build(
     options = dict(spec.options)
     for item in option:
         key, sep, value = item.partition("=")
-        if not sep or value.lower() not in ("true", "false"):
-            _fail(f"compile options are KEY=true or KEY=false, got '{item}'")
-        options[key] = value.lower() == "true"
+        if not sep or not key:
+            _fail(f"compile options are KEY=VALUE, got '{item}'")
+        options[key.strip()] = value
     try:
         path = build_archive(spec.fn, spec.example_inputs, output=output, params=spec.params,
                              options=options, target=target, name=spec.name,
@@ -126,6 +128,28 @@ def inspect(
         typer.echo(f"  {w['name']}: {w['dtype']}{w['shape']}")
     if len(c.weights) > 20:
         typer.echo(f"  ... {len(c.weights) - 20} more (--json lists all)")
+
+
+@app.command()
+def targets(as_json: bool = typer.Option(False, "--json", help="print the full descriptors as JSON")):
+    """List the devices archives can be built for, with their chip descriptors."""
+    from .targets import TARGETS
+
+    if as_json:
+        typer.echo(json.dumps({name: t.descriptor() for name, t in TARGETS.items()}, indent=2))
+        return
+    typer.echo(f"{'target':7} {'arch':12} {'grid':6} {'L1/core':>10} {'DRAM':>9} {'GB/s':>5} {'GHz':>5} "
+               f"{'TFLOP/s lofi/hifi2/hifi4':>25}")
+    for t in TARGETS.values():
+        if not t.is_chip:
+            typer.echo(f"{t.name:7} {'host':12} {'-':6} {'-':>10} {'-':>9} {'-':>5} {'-':>5} {'-':>25}  {t.description}")
+            continue
+        peaks = "/".join(f"{t.matmul_tflops(f):.0f}" for f in ("lofi", "hifi2", "hifi4"))
+        typer.echo(f"{t.name:7} {t.arch:12} {t.grid[0]}x{t.grid[1]:<4} {t.l1_bytes_per_core / 2**20:>7.2f}MiB "
+                   f"{t.dram_bytes / 2**30:>6.1f}GiB {t.dram_gbps:>5.0f} {t.clock_ghz:>5.2f} {peaks:>25}  "
+                   f"{t.description}")
+    typer.echo("Figures are Tenstorrent's published ones (`--json` lists sources); ttpack compiles for a chip "
+               "without one and runs its archives on the cpu device, emulating the chip's numerics.")
 
 
 def _counts(counts: dict) -> str:

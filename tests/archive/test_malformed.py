@@ -34,9 +34,16 @@ from ttpack.archive import writer
 from ttpack.archive.fb import ttpack_generated as fb
 from ttpack.archive.reader import read_archive
 from ttpack.compiler.pipeline import pipeline_for
+from ttpack.compiler.options import resolve
 from ttpack.compiler.types import TensorType
+from ttpack.targets import get_target
 
 C_TIMEOUT = 20  # seconds; ttpack-run takes milliseconds on these archives
+
+
+def _cpu_options():
+    target = get_target("cpu")
+    return target, resolve(None, target)[0]
 
 
 # --------------------------------------------------------------------------
@@ -101,7 +108,7 @@ def base(tmp_path_factory, ttpack_run_exe) -> Base:
     assert len(contents.segments) == 1 and len(contents.weights) >= 3  # w1, w2, constants
     seg = contents.segments[0]
     program, _ = lower_jax(mlp, [x], params)
-    program = passes.run_pipeline(program, pipeline_for(build_api._options(None)))
+    program = passes.run_pipeline(program, pipeline_for(*_cpu_options()))
     proc = run_c(path)
     assert proc.returncode == 0, proc.stderr
     b = Base(data, Path(path), x, y, contents.header, (seg["offset"], seg["size"]), program,

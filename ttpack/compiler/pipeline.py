@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ..targets import Target
 from . import fusion, passes
+from .options import CompileOptions
 
 # Clean up what lowering produced, fold weight-only subgraphs, fuse into
 # TTNN ops (fusion may expose more folding), clean up again, check.
@@ -18,7 +20,7 @@ PIPELINE = [
     passes.verify,
 ]
 
-# build options -> the passes they switch off when False
+# CompileOptions fields -> the passes they switch off when False
 OPTIONAL_PASSES = {
     "fold_constants": {passes.fold_constants},
     "simplify": {passes.simplify},
@@ -26,6 +28,7 @@ OPTIONAL_PASSES = {
 }
 
 
-def pipeline_for(options: dict) -> list:
-    off = set().union(*(OPTIONAL_PASSES[k] for k, on in options.items() if k in OPTIONAL_PASSES and not on))
+def pipeline_for(target: Target, options: CompileOptions) -> list:
+    """The passes a build for `target` with `options` runs, in order."""
+    off = set().union(*(passes_ for key, passes_ in OPTIONAL_PASSES.items() if not getattr(options, key)))
     return [p for p in PIPELINE if p not in off]
