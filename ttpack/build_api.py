@@ -42,6 +42,36 @@ def _framework(obj) -> str:
                      f"or a torch.nn.Module")
 
 
+# Below this Pearson correlation a chip build's numerics are reported as a
+# warning: bfloat16 activations keep ~0.9999, bfloat8_b weights ~0.999,
+# bfloat4_b weights and LoFi can fall towards 0.99 on deep models.
+ACCURACY_WARNING = 0.99
+
+
+def _chip_accuracy(data: bytes, spec: "BuildSpec", chip: str, say) -> dict | None:
+    """Runs the archive on the cpu device (emulating the chip's storage
+    types and math fidelity) and compares with the framework's output on
+    the example inputs; None when the inputs are only shapes."""
+    from . import runtime as rt
+    from .verify import accuracy, framework_outputs, runtime_inputs
+
+    inputs = runtime_inputs(spec)
+    if inputs is None:
+        say("accuracy not measured: example inputs are shapes, not values")
+        return None
+    say(f"running the archive on the cpu device, emulating {chip}'s numerics, to measure its accuracy")
+    got = rt.load(data)(*inputs)
+    got = list(got) if isinstance(got, tuple) else [got]
+    report = accuracy(got, framework_outputs(spec))
+    report["device"] = f"cpu (emulating {chip})"
+    say(f"accuracy on {chip} (emulated) vs the framework: pearson {report['pearson']:.6f}, "
+        f"max abs error {report['max_abs_error']:.3g}, max rel error {report['max_rel_error']:.3g}")
+    if report["pearson"] < ACCURACY_WARNING or not all(o["finite"] for o in report["outputs"]):
+        say(f"warning: {chip}'s formats lose accuracy on this model (pearson {report['pearson']:.4f} < "
+            f"{ACCURACY_WARNING}); try bfp_bf8 instead of bfp_bf4, or math_fidelity=hifi4")
+    return report
+
+
 def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
           name="main", progress: Callable[[str], None] | None = None) -> Path:
     say = progress or (lambda msg: None)
@@ -49,9 +79,6 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         chip = get_target(target)
     except TargetError as e:
         raise BuildError(str(e)) from None
-    if chip.is_chip:
-        raise BuildError(f"target '{target}' (Tenstorrent) is not supported by this ttpack yet; "
-                         f"build with target='cpu'")
     opts, given = resolve_options(options, chip)
     framework = _framework(fn_or_module)
     from .archive.writer import archive_bytes, write_atomic
@@ -92,6 +119,11 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         "compile": {"programs": {name: {"op_counts_lowered": lowered_counts}}},
     }
     data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
+    if chip.is_chip:
+        report = _chip_accuracy(data, BuildSpec(fn_or_module, example_inputs, params), chip.name, say)
+        if report is not None:
+            info["accuracy"] = report
+            data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
     path = write_atomic(output, data)
     say(f"wrote {path} ({len(data):,} bytes) in {time.perf_counter() - t0:.2f}s "
         f"(lower {t1 - t0:.2f}s, compile {t2 - t1:.2f}s)")

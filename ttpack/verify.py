@@ -55,6 +55,34 @@ class VerifyError(AssertionError):
 RELATIVE_TOLERANCE = 1e-3
 
 
+def accuracy(got: list[np.ndarray], want: list[np.ndarray]) -> dict:
+    """How close an archive's outputs are to the framework's: per output and
+    over all, Pearson correlation, max absolute error and max error relative
+    to the output's largest magnitude. Raises VerifyError on a shape or
+    count mismatch (no number describes that)."""
+    if len(got) != len(want):
+        raise VerifyError(f"{len(got)} outputs, the framework returns {len(want)}", "framework")
+    outputs = []
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g.shape != w.shape:
+            raise VerifyError(f"output {i} has shape {g.shape}, the framework's {w.shape}", "framework")
+        g64, w64 = np.asarray(g, np.float64).ravel(), np.asarray(w, np.float64).ravel()
+        finite = bool(np.isfinite(g64).all() == np.isfinite(w64).all() and np.isfinite(g64).all())
+        err = float(np.max(np.abs(g64 - w64))) if g64.size else 0.0
+        scale = float(np.max(np.abs(w64))) if w64.size else 0.0
+        if g64.size > 1 and np.std(g64) > 0 and np.std(w64) > 0:
+            pearson = float(np.corrcoef(g64, w64)[0, 1])
+        else:
+            pearson = 1.0 if np.array_equal(g64, w64) else 0.0
+        outputs.append({"pearson": pearson, "max_abs_error": err,
+                        "max_rel_error": err / scale if scale > 0 else (0.0 if err == 0 else float("inf")),
+                        "finite": finite})
+    return {"outputs": outputs,
+            "pearson": min((o["pearson"] for o in outputs), default=1.0),
+            "max_abs_error": max((o["max_abs_error"] for o in outputs), default=0.0),
+            "max_rel_error": max((o["max_rel_error"] for o in outputs), default=0.0)}
+
+
 def compare_with_framework(path, spec) -> dict | None:
     """Runs the archive and the framework on the example inputs; None when
     the example inputs are only shapes. Raises VerifyError on a mismatch."""

@@ -76,8 +76,9 @@ ttp_status* ttp_program_load(ttp_model* model, const char* name, ttp_device* dev
 static ttp_status* load(ttp_model* model, const char* name, ttp_device* device, ttp_program** out) {
   const ttp_device_backend* backend = device->backend;
   /* A program is compiled for one target (layouts, memory, kernels): a
-     device runs archives built for it only. */
-  if (strcmp(model->target, backend->name) != 0)
+     chip device runs archives built for its chip only; the cpu device runs
+     any, emulating a chip's numerics. */
+  if (!backend->runs_any_target && strcmp(model->target, backend->name) != 0)
     return ttp_make_status(TTP_UNSUPPORTED, "archive was built for target '%s'; this device is '%s': "
                            "rebuild with target='%s'", model->target, backend->name, backend->name);
   uint32_t index = 0;

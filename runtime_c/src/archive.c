@@ -159,29 +159,37 @@ static ttp_status* check_weights(ttp_model* m, uint64_t* budget) {
   }
 
   for (uint32_t i = 0; i < ws.length; i++) {
-    ttp_fb_table w, s;
+    ttp_fb_table w, s, storage;
     ttp_fb_string name;
     ttp_fb_vector shape;
     uint8_t dtype;
     uint32_t seg;
     uint64_t off, size, seg_off, seg_size;
+    bool has_storage;
     ttp_weight* out = &m->weights[i];
     if (!ttp_fb_vector_table(&ws, i, &w) || !ttp_fb_Weight_name(&w, &name) || !name.data ||
         !ttp_fb_Weight_dtype(&w, &dtype) || !ttp_fb_Weight_shape(&w, &shape) ||
+        !ttp_fb_Weight_storage(&w, &storage, &has_storage) ||
         !ttp_fb_Weight_segment(&w, &seg) || !ttp_fb_Weight_offset(&w, &off) ||
         !ttp_fb_Weight_size(&w, &size))
       return BAD("weight %u: table out of bounds or missing its name", i);
     TTP_RETURN_IF_ERROR(charge(budget, (uint64_t)w.tbl_size + string_cost(&name) + vector_cost(&shape)));
     out->name = name.data;
     out->dtype = dtype;
-    size_t esize = ttp_dtype_size(dtype);
-    if (!esize) return ttp_make_status(TTP_UNSUPPORTED, "weight '%s' has element type %s, which this runtime cannot hold", name.data, ttp_dtype_name(dtype));
+    if (!ttp_dtype_size(dtype))
+      return ttp_make_status(TTP_UNSUPPORTED, "weight '%s' has logical element type %s, which this runtime "
+                             "cannot compute with", name.data, ttp_dtype_name(dtype));
     int64_t numel;
     ttp_status* st = ttp_read_shape(&shape, &out->rank, out->dims, &numel);
     if (st) return ttp_annotate(st, "weight '%s'", name.data);
-    if ((uint64_t)numel > SIZE_MAX / esize || (uint64_t)numel * esize != size)
-      return BAD("weight '%s' has %llu bytes, its shape needs %llu", name.data,
-                 (unsigned long long)size, (unsigned long long)numel * esize);
+    if (!has_storage) return BAD("weight '%s' has no storage", name.data);
+    uint64_t cost = 0;
+    st = ttp_read_storage(&storage, out->rank, out->dims, m->chip_grid, &out->storage, &cost);
+    if (!st) st = charge(budget, cost);
+    if (st) return ttp_annotate(st, "weight '%s'", name.data);
+    if (size != out->storage.nbytes)
+      return BAD("weight '%s' has %llu bytes, its storage needs %zu", name.data, (unsigned long long)size,
+                 out->storage.nbytes);
     if (seg >= segs.length) return BAD("weight '%s' names segment %u of %u", name.data, seg, segs.length);
     if (!ttp_fb_vector_table(&segs, seg, &s) || !ttp_fb_Segment_offset(&s, &seg_off) ||
         !ttp_fb_Segment_size(&s, &seg_size))
@@ -198,12 +206,38 @@ static ttp_status* check_weights(ttp_model* m, uint64_t* budget) {
   return NULL;
 }
 
-static ttp_status* check_programs(ttp_model* m, uint64_t* budget) {
-  ttp_fb_string target;
-  ttp_fb_vector progs;
+/* The target name and, for a chip, its descriptor, which must name the same
+   chip: shards are checked against its grid. */
+static ttp_status* check_target(ttp_model* m, uint64_t* budget) {
+  ttp_fb_string target, name, arch;
+  ttp_fb_table chip;
+  ttp_fb_vector grid;
+  bool present;
   if (!ttp_fb_Archive_target(&m->root, &target) || !target.data)
     return BAD("archive names no target device");
+  TTP_RETURN_IF_ERROR(charge(budget, string_cost(&target)));
   m->target = target.data;
+  if (!ttp_fb_Archive_chip(&m->root, &chip, &present)) return BAD("chip descriptor out of bounds");
+  if (!present) {
+    if (strcmp(m->target, "cpu") != 0)
+      return BAD("archive for target '%s' carries no chip descriptor", m->target);
+    return NULL;
+  }
+  if (!ttp_fb_ChipDesc_name(&chip, &name) || !name.data || !ttp_fb_ChipDesc_arch(&chip, &arch) || !arch.data ||
+      !ttp_fb_ChipDesc_grid(&chip, &grid))
+    return BAD("chip descriptor out of bounds or incomplete");
+  TTP_RETURN_IF_ERROR(charge(budget, (uint64_t)chip.tbl_size + string_cost(&name) + string_cost(&arch) +
+                                         vector_cost(&grid)));
+  if (strcmp(name.data, m->target) != 0)
+    return BAD("archive for target '%s' carries the descriptor of chip '%s'", m->target, name.data);
+  if (grid.length != 2) return BAD("chip descriptor's grid is not 2-D");
+  for (uint32_t i = 0; i < 2; i++) ttp_fb_vector_scalar(&grid, i, &m->chip_grid[i]);
+  m->chip_arch = arch.data;
+  return NULL;
+}
+
+static ttp_status* check_programs(ttp_model* m, uint64_t* budget) {
+  ttp_fb_vector progs;
   if (!ttp_fb_Archive_programs(&m->root, &progs)) return BAD("program table out of bounds");
   if (progs.length == 0) return BAD("archive holds no programs");
   TTP_RETURN_IF_ERROR(charge(budget, vector_cost(&progs)));
@@ -225,6 +259,7 @@ static ttp_status* verify(ttp_model* m) {
   TTP_RETURN_IF_ERROR(check_header(m));
   uint64_t budget = (uint64_t)TTP_DECODE_FACTOR * m->root.size;
   TTP_RETURN_IF_ERROR(check_features(m, &budget));
+  TTP_RETURN_IF_ERROR(check_target(m, &budget));
   TTP_RETURN_IF_ERROR(check_weights(m, &budget));
   return check_programs(m, &budget);
 }

@@ -10,6 +10,10 @@
 
 typedef struct ttp_device_backend {
   const char* name;
+  /* true: runs archives built for any target (the cpu device, emulating a
+     chip's storage types and math fidelity); false: only archives whose
+     target is `name`. */
+  bool runs_any_target;
   /* options are complete (defaults filled in); state may stay NULL. */
   ttp_status* (*open)(const ttp_device_options* options, void** state);
   void (*close)(void* state);
@@ -20,9 +24,7 @@ typedef struct ttp_device_backend {
   void (*release)(void* executable);
 } ttp_device_backend;
 
-/* NULL when no backend has that name. */
+/* The registry (device_registry.c): NULL when no backend has that name. */
 const ttp_device_backend* ttp_find_device(const char* name);
-
-extern const ttp_device_backend ttp_cpu_backend;
 
 #endif /* TTP_DEVICE_H_ */

@@ -24,10 +24,11 @@
 
 typedef struct ttp_weight {
   const char* name;
-  int dtype;
+  int dtype;                 /* logical */
   uint32_t rank;
   int64_t dims[TTP_MAX_RANK];
-  size_t nbytes;
+  ttp_storage storage;       /* the form the bytes are in */
+  size_t nbytes;             /* == storage.nbytes */
   const void* data;
 } ttp_weight;
 
@@ -42,6 +43,8 @@ struct ttp_model {
   size_t metadata_size;
   ttp_fb_table root;       /* the program section's root table */
   const char* target;
+  const char* chip_arch;   /* NULL for a cpu archive */
+  uint32_t chip_grid[2];   /* the chip's compute grid; {0, 0} for a cpu archive */
   uint32_t n_programs;
   const char** program_names;
   uint32_t n_weights;

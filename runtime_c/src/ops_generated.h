@@ -69,13 +69,17 @@ enum ttp_op_code {
   TTP_OP_ARGMIN = 60,
   TTP_OP_ERFC = 61,
   TTP_OP_CUMSUM = 62,
-  TTP_OP_COUNT = 63
+  TTP_OP_TO_LAYOUT = 63,
+  TTP_OP_TO_MEMORY_CONFIG = 64,
+  TTP_OP_COUNT = 65
 };
 
-#define TTP_MAX_ATTRS 5
+#define TTP_MAX_ATTRS 7
 
 /* Attribute slots: op->attrs[TTP_ATTR_<OP>_<NAME>]. */
 #define TTP_ATTR_TYPECAST_DTYPE 0
+#define TTP_ATTR_MATMUL_MATH_FIDELITY 0
+#define TTP_ATTR_MATMUL_FP32_DEST_ACC_EN 1
 #define TTP_ATTR_RESHAPE_SHAPE 0
 #define TTP_ATTR_PERMUTE_PERM 0
 #define TTP_ATTR_CONCAT_DIM 0
@@ -99,11 +103,15 @@ enum ttp_op_code {
 #define TTP_ATTR_BATCH_NORM_DIM 0
 #define TTP_ATTR_BATCH_NORM_EPSILON 1
 #define TTP_ATTR_LINEAR_ACTIVATION 0
+#define TTP_ATTR_LINEAR_MATH_FIDELITY 1
+#define TTP_ATTR_LINEAR_FP32_DEST_ACC_EN 2
 #define TTP_ATTR_CONV2D_STRIDE 0
 #define TTP_ATTR_CONV2D_PADDING 1
 #define TTP_ATTR_CONV2D_DILATION 2
 #define TTP_ATTR_CONV2D_GROUPS 3
 #define TTP_ATTR_CONV2D_ACTIVATION 4
+#define TTP_ATTR_CONV2D_MATH_FIDELITY 5
+#define TTP_ATTR_CONV2D_FP32_DEST_ACC_EN 6
 #define TTP_ATTR_MAX_POOL2D_KERNEL 0
 #define TTP_ATTR_MAX_POOL2D_STRIDE 1
 #define TTP_ATTR_MAX_POOL2D_PADDING 2
@@ -126,7 +134,7 @@ enum ttp_op_code {
 
 typedef struct ttp_op_def {
   const char* name;
-  const char* attrs[5];
+  const char* attrs[7];
   unsigned input_dtypes; /* TTP_OP_TAKES_* bits */
 } ttp_op_def;
 
@@ -138,75 +146,84 @@ typedef struct ttp_op_def {
 #define TTP_ACTIVATION_GELU_TANH 4
 #define TTP_ACTIVATION_MAX 4
 
-/* Element types an op's inputs may have (the registry's dtypes). */
+/* Logical element types an op's inputs may have (the registry's dtypes). */
 #define TTP_OP_TAKES_F32 1u
 #define TTP_OP_TAKES_I32 2u
 #define TTP_OP_TAKES_BOOL 4u
+#define TTP_OP_TAKES_BF16 8u
+
+/* Values of the math_fidelity attribute (tt-mlir's MathFidelity). */
+#define TTP_MATH_FIDELITY_LOFI 0
+#define TTP_MATH_FIDELITY_HIFI2 2
+#define TTP_MATH_FIDELITY_HIFI3 3
+#define TTP_MATH_FIDELITY_HIFI4 4
 
 static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
-  {"neg", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"abs", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"sign", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"exp", {0}, TTP_OP_TAKES_F32},
-  {"log", {0}, TTP_OP_TAKES_F32},
-  {"sqrt", {0}, TTP_OP_TAKES_F32},
-  {"rsqrt", {0}, TTP_OP_TAKES_F32},
-  {"tanh", {0}, TTP_OP_TAKES_F32},
-  {"sigmoid", {0}, TTP_OP_TAKES_F32},
-  {"sin", {0}, TTP_OP_TAKES_F32},
-  {"cos", {0}, TTP_OP_TAKES_F32},
-  {"floor", {0}, TTP_OP_TAKES_F32},
-  {"ceil", {0}, TTP_OP_TAKES_F32},
+  {"neg", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"abs", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"sign", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"exp", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"log", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"sqrt", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"rsqrt", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"tanh", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"sigmoid", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"sin", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"cos", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"floor", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"ceil", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
   {"logical_not", {0}, TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"add", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"subtract", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"multiply", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"divide", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"remainder", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"maximum", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"minimum", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"pow", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
+  {"add", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"subtract", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"multiply", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"divide", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"remainder", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"maximum", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"minimum", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"pow", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
   {"logical_and", {0}, TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"logical_or", {0}, TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"logical_xor", {0}, TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"shift_left", {0}, TTP_OP_TAKES_I32},
   {"shift_right_logical", {0}, TTP_OP_TAKES_I32},
   {"shift_right_arithmetic", {0}, TTP_OP_TAKES_I32},
-  {"eq", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"ne", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"lt", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"le", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"gt", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"ge", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"where", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"typecast", {"dtype"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"matmul", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"reshape", {"shape"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"permute", {"perm"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"concat", {"dim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"slice", {"begins", "ends", "steps"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"repeat", {"shape"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"sum", {"dims", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"max", {"dims", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"min", {"dims", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"eq", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"ne", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"lt", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"le", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"gt", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"ge", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"where", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"typecast", {"dtype"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"matmul", {"math_fidelity", "fp32_dest_acc_en"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"reshape", {"shape"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"permute", {"perm"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"concat", {"dim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"slice", {"begins", "ends", "steps"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"repeat", {"shape"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"sum", {"dims", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"max", {"dims", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"min", {"dims", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"arange", {"start", "step", "shape", "dtype"}, 0},
-  {"erf", {0}, TTP_OP_TAKES_F32},
-  {"relu", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"gelu", {"approximate"}, TTP_OP_TAKES_F32},
-  {"softmax", {"dim"}, TTP_OP_TAKES_F32},
-  {"layer_norm", {"epsilon"}, TTP_OP_TAKES_F32},
-  {"batch_norm", {"dim", "epsilon"}, TTP_OP_TAKES_F32},
-  {"linear", {"activation"}, TTP_OP_TAKES_F32},
-  {"conv2d", {"stride", "padding", "dilation", "groups", "activation"}, TTP_OP_TAKES_F32},
-  {"max_pool2d", {"kernel", "stride", "padding", "dilation"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"avg_pool2d", {"kernel", "stride", "padding", "count_include_pad"}, TTP_OP_TAKES_F32},
-  {"sum_pool2d", {"kernel", "stride", "padding"}, TTP_OP_TAKES_F32},
-  {"pad", {"low", "high", "value"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
-  {"embedding", {0}, TTP_OP_TAKES_I32 | TTP_OP_TAKES_F32},
-  {"argmax", {"dim", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"argmin", {"dim", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
-  {"erfc", {0}, TTP_OP_TAKES_F32},
-  {"cumsum", {"dim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
+  {"erf", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"relu", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"gelu", {"approximate"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"softmax", {"dim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"layer_norm", {"epsilon"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"batch_norm", {"dim", "epsilon"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"linear", {"activation", "math_fidelity", "fp32_dest_acc_en"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"conv2d", {"stride", "padding", "dilation", "groups", "activation", "math_fidelity", "fp32_dest_acc_en"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"max_pool2d", {"kernel", "stride", "padding", "dilation"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"avg_pool2d", {"kernel", "stride", "padding", "count_include_pad"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"sum_pool2d", {"kernel", "stride", "padding"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"pad", {"low", "high", "value"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"embedding", {0}, TTP_OP_TAKES_I32 | TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"argmax", {"dim", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"argmin", {"dim", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"erfc", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"cumsum", {"dim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"to_layout", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"to_memory_config", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
 };
 
 #endif  /* TTP_OPS_GENERATED_H_ */

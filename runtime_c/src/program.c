@@ -1,7 +1,9 @@
 /* Decoding one program of a verified archive into a ttp_plan, checking
- * every index, name and attribute, and the program's dataflow: inputs bound
- * once, every tensor defined before use, weights matching their table
- * entries. Per-op shape rules are checked by the device backend's kernels. */
+ * every index, name, attribute and storage (storage.c), and the program's
+ * dataflow: inputs bound once, every tensor defined before use, weights
+ * matching their table entries, inputs and outputs dense host tensors, op
+ * inputs of the logical types the op registry defines the op on. Per-op
+ * shape rules are checked by the device backend's kernels. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +18,23 @@ size_t ttp_dtype_size(int dtype) {
     case TTP_DTYPE_FLOAT32:
     case TTP_DTYPE_INT32:
       return 4;
+    case TTP_DTYPE_BFLOAT16:
+      return 2;
     case TTP_DTYPE_BOOL:
       return 1;
     default:
       return 0;
+  }
+}
+
+/* The registry's TTP_OP_TAKES_* bit of a logical type. */
+static unsigned takes_bit(int dtype) {
+  switch (dtype) {
+    case TTP_DTYPE_FLOAT32: return TTP_OP_TAKES_F32;
+    case TTP_DTYPE_INT32: return TTP_OP_TAKES_I32;
+    case TTP_DTYPE_BOOL: return TTP_OP_TAKES_BOOL;
+    case TTP_DTYPE_BFLOAT16: return TTP_OP_TAKES_BF16;
+    default: return 0;
   }
 }
 
@@ -37,7 +52,7 @@ const char* ttp_layout_name(int layout) {
 }
 
 const char* ttp_buffer_type_name(int buffer_type) {
-  static const char* names[] = {"DRAM", "L1", "SystemMemory"};
+  static const char* names[] = {"SystemMemory", "DRAM", "L1"};
   return buffer_type >= 0 && buffer_type < (int)(sizeof names / sizeof *names) ? names[buffer_type] : "unknown";
 }
 
@@ -125,22 +140,28 @@ static ttp_status* charge_string(decoder* d, const ttp_fb_string* s) {
 static ttp_status* read_tensor(decoder* d, const ttp_fb_table* t, uint32_t index, ttp_tensor* out) {
   const ttp_model* m = d->m;
   ttp_fb_vector shape;
-  uint8_t dtype, kind, layout, buffer_type;
+  ttp_fb_table storage;
+  bool has_storage;
+  uint8_t dtype, kind;
   uint32_t weight;
   if (!ttp_fb_TensorDesc_shape(t, &shape) || !ttp_fb_TensorDesc_dtype(t, &dtype) ||
       !ttp_fb_TensorDesc_kind(t, &kind) || !ttp_fb_TensorDesc_weight(t, &weight) ||
-      !ttp_fb_TensorDesc_layout(t, &layout) || !ttp_fb_TensorDesc_buffer_type(t, &buffer_type))
+      !ttp_fb_TensorDesc_storage(t, &storage, &has_storage))
     return BAD("tensor %u: table out of bounds", index);
   TTP_RETURN_IF_ERROR(charge(d, t->tbl_size));
   TTP_RETURN_IF_ERROR(charge_vector(d, &shape));
-  size_t esize = ttp_dtype_size(dtype);
-  if (!esize) return ttp_make_status(TTP_UNSUPPORTED, "tensor %u has element type %s, which this runtime cannot compute with", index, ttp_dtype_name(dtype));
+  if (!ttp_dtype_size(dtype))
+    return ttp_make_status(TTP_UNSUPPORTED, "tensor %u has logical element type %s; this runtime computes "
+                           "float32, bfloat16, int32 and bool", index, ttp_dtype_name(dtype));
   TTP_RETURN_IF_ERROR(ttp_annotate(ttp_read_shape(&shape, &out->rank, out->dims, &out->numel), "tensor %u", index));
+  if (!has_storage) return BAD("tensor %u has no storage", index);
+  uint64_t cost = 0;
+  ttp_status* st = ttp_read_storage(&storage, out->rank, out->dims, m->chip_grid, &out->storage, &cost);
+  if (!st) st = charge(d, cost);
+  TTP_RETURN_IF_ERROR(ttp_annotate(st, "tensor %u", index));
   out->dtype = dtype;
-  out->nbytes = (size_t)out->numel * esize;
+  out->nbytes = out->storage.nbytes;
   out->kind = kind;
-  out->layout = layout;
-  out->buffer_type = buffer_type;
   if (kind > TTP_TENSOR_WEIGHT) return BAD("tensor %u has unknown kind %u", index, kind);
   if (kind == TTP_TENSOR_WEIGHT) {
     if (weight >= m->n_weights) return BAD("tensor %u names weight %u of %u", index, weight, m->n_weights);
@@ -148,6 +169,8 @@ static ttp_status* read_tensor(decoder* d, const ttp_fb_table* t, uint32_t index
     if (w->dtype != out->dtype || w->rank != out->rank ||
         memcmp(w->dims, out->dims, sizeof(int64_t) * out->rank) != 0)
       return BAD("tensor %u does not match the type of weight '%s'", index, w->name);
+    if (!ttp_storage_equal(&w->storage, &out->storage))
+      return BAD("tensor %u does not match the storage of weight '%s'", index, w->name);
     out->weight_data = w->data;
   }
   return NULL;
@@ -283,6 +306,40 @@ static ttp_status* check_dataflow(ttp_plan* plan) {
   return NULL;
 }
 
+/* Callers bind dense row-major host buffers of the logical type; anything
+   else (a tiled or device tensor) must be converted inside the program. */
+static ttp_status* check_bindings(const ttp_plan* plan) {
+  for (int out = 0; out < 2; out++) {
+    const ttp_binding* b = out ? plan->outputs : plan->inputs;
+    uint32_t n = out ? plan->n_outputs : plan->n_inputs;
+    for (uint32_t i = 0; i < n; i++) {
+      const ttp_tensor* t = &plan->tensors[b[i].tensor];
+      if (!ttp_storage_is_host_dense(&t->storage, t->dtype)) {
+        char what[96];
+        ttp_storage_str(&t->storage, what, sizeof what);
+        return BAD("%s '%s' is stored as %s; inputs and outputs must be dense row-major host tensors of their "
+                   "type (%s)", out ? "output" : "input", b[i].name, what, ttp_dtype_name(t->dtype));
+      }
+    }
+  }
+  return NULL;
+}
+
+/* Every op input has a logical type its op is defined on (the registry's dtypes). */
+static ttp_status* check_input_types(const ttp_plan* plan) {
+  for (uint32_t i = 0; i < plan->n_ops; i++) {
+    const ttp_op* op = &plan->ops[i];
+    unsigned takes = ttp_op_defs[op->code].input_dtypes;
+    for (uint32_t k = 0; k < op->n_inputs && takes; k++) {
+      int dtype = plan->tensors[op->inputs[k]].dtype;
+      if (!(takes & takes_bit(dtype)))
+        return ttp_make_status(TTP_INVALID_ARCHIVE, "operation %u '%s' (%s): input %u is %s, which the op is "
+                               "not defined on", i, ttp_op_defs[op->code].name, op->location, k, ttp_dtype_name(dtype));
+    }
+  }
+  return NULL;
+}
+
 static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
   decoder dec = {m, plan, (uint64_t)TTP_DECODE_FACTOR * m->root.size};
   decoder* d = &dec;
@@ -315,7 +372,9 @@ static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
     if (!ttp_fb_vector_table(&ops, i, &t)) return BAD("operation %u: table out of bounds", i);
     TTP_RETURN_IF_ERROR(read_op(d, &t, i, &plan->ops[i]));
   }
-  return check_dataflow(plan);
+  TTP_RETURN_IF_ERROR(check_dataflow(plan));
+  TTP_RETURN_IF_ERROR(check_bindings(plan));
+  return check_input_types(plan);
 }
 
 ttp_status* ttp_plan_decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {

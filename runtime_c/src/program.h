@@ -1,6 +1,7 @@
 /* A program decoded from an archive into plain C structs: the form every
  * device backend consumes. Decoding (program.c) verifies every index, size,
- * attribute and shape rule, so backends can trust a ttp_plan completely. */
+ * attribute, storage and the dataflow, so backends can trust a ttp_plan's
+ * structure; per-op shape rules are still checked by the CPU kernels. */
 #ifndef TTP_PROGRAM_H_
 #define TTP_PROGRAM_H_
 
@@ -19,16 +20,28 @@ enum ttp_tensor_kind {
   TTP_TENSOR_WEIGHT = 2,
 };
 
+/* How a tensor's elements are laid out in bytes (schema table Storage),
+   verified: known enums, block floats in TILE only, 32x32 tiles, a shard spec
+   exactly when sharded, and nbytes equal to what the rest implies. */
+typedef struct ttp_storage {
+  int layout;                   /* TTP_FB_LAYOUT_* */
+  int dtype;                    /* storage element type (ttp_dtype) */
+  int buffer_type;              /* TTP_FB_BUFFERTYPE_* */
+  int memory_layout;            /* TTP_FB_MEMORYLAYOUT_* */
+  uint32_t shard_grid[2];       /* sharded only: cores (x, y) */
+  int64_t shard_shape[2];       /* sharded only: elements (rows, columns) per shard */
+  size_t nbytes;                /* physical bytes */
+} ttp_storage;
+
 typedef struct ttp_tensor {
-  int dtype;                    /* ttp_dtype */
+  int dtype;                    /* logical element type (ttp_dtype): float32, bfloat16, int32 or bool */
   uint32_t rank;
-  int64_t dims[TTP_MAX_RANK];
+  int64_t dims[TTP_MAX_RANK];   /* logical shape */
   int64_t numel;
-  size_t nbytes;                /* numel * element size, overflow-checked */
+  size_t nbytes;                /* == storage.nbytes */
   int kind;                     /* ttp_tensor_kind */
-  int layout;                   /* TTP_FB_LAYOUT_* as stored (unchecked: backends decide) */
-  int buffer_type;              /* TTP_FB_BUFFERTYPE_* as stored (unchecked) */
-  const void* weight_data;      /* kind == WEIGHT: nbytes bytes inside the archive */
+  ttp_storage storage;
+  const void* weight_data;      /* kind == WEIGHT: nbytes bytes inside the archive, in `storage` form */
 } ttp_tensor;
 
 typedef struct ttp_attr {
@@ -63,11 +76,26 @@ typedef struct ttp_plan {
   void* storage;                /* one allocation backing all arrays above */
 } ttp_plan;
 
-/* Size in bytes of one element; 0 for types the runtime cannot hold. */
+/* Size in bytes of one element of a logical type (what a host buffer holds
+   per element); 0 for types that are not logical types. */
 size_t ttp_dtype_size(int dtype);
-/* Schema names of TensorDesc.layout and .buffer_type values ("RowMajor",
-   "DRAM"...); "unknown" for values this runtime does not know. */
+/* Schema names of Storage.layout and MemoryConfig.buffer_type values
+   ("RowMajor", "DRAM"...); "unknown" for values this runtime does not know. */
 const char* ttp_layout_name(int layout);
 const char* ttp_buffer_type_name(int buffer_type);
+
+/* Reads and verifies a Storage table for a tensor of the given logical
+   shape. chip_grid is the archive's compute grid ({0, 0} without a chip),
+   which shards must fit. *cost is the bytes of tables and vectors read, for
+   the caller's decode budget. */
+struct ttp_fb_table;
+ttp_status* ttp_read_storage(const struct ttp_fb_table* storage, uint32_t rank, const int64_t* dims,
+                             const uint32_t chip_grid[2], ttp_storage* out, uint64_t* cost);
+/* The same storage (every field). */
+int ttp_storage_equal(const ttp_storage* a, const ttp_storage* b);
+/* A dense row-major host buffer of the logical type: how inputs and outputs are bound. */
+int ttp_storage_is_host_dense(const ttp_storage* s, int logical_dtype);
+/* "tile:bfloat8_b@dram/interleaved" into buf. */
+void ttp_storage_str(const ttp_storage* s, char* buf, size_t size);
 
 #endif /* TTP_PROGRAM_H_ */

@@ -31,22 +31,43 @@
 #define TTP_FB_LAYOUT_TILE 1
 
 /* enum BufferType */
-#define TTP_FB_BUFFERTYPE_DRAM 0
-#define TTP_FB_BUFFERTYPE_L1 1
-#define TTP_FB_BUFFERTYPE_SYSTEMMEMORY 2
+#define TTP_FB_BUFFERTYPE_SYSTEMMEMORY 0
+#define TTP_FB_BUFFERTYPE_DRAM 1
+#define TTP_FB_BUFFERTYPE_L1 2
+
+/* enum MemoryLayout */
+#define TTP_FB_MEMORYLAYOUT_INTERLEAVED 0
+#define TTP_FB_MEMORYLAYOUT_HEIGHTSHARDED 1
+#define TTP_FB_MEMORYLAYOUT_WIDTHSHARDED 2
+#define TTP_FB_MEMORYLAYOUT_BLOCKSHARDED 3
 
 /* enum TensorKind */
 #define TTP_FB_TENSORKIND_INTERMEDIATE 0
 #define TTP_FB_TENSORKIND_INPUT 1
 #define TTP_FB_TENSORKIND_WEIGHT 2
 
+/* table ShardSpec */
+static inline bool ttp_fb_ShardSpec_grid(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 0, 4, v); }
+static inline bool ttp_fb_ShardSpec_shape(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 1, 8, v); }
+
+/* table MemoryConfig */
+static inline bool ttp_fb_MemoryConfig_buffer_type(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 0, 1, v); }
+static inline bool ttp_fb_MemoryConfig_layout(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 1, 1, v); }
+static inline bool ttp_fb_MemoryConfig_shard(const ttp_fb_table* t, ttp_fb_table* v, bool* present) { return ttp_fb_read_table(t, 2, v, present); }
+
+/* table Storage */
+static inline bool ttp_fb_Storage_layout(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 0, 1, v); }
+static inline bool ttp_fb_Storage_dtype(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 1, 1, v); }
+static inline bool ttp_fb_Storage_tile(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 2, 4, v); }
+static inline bool ttp_fb_Storage_memory(const ttp_fb_table* t, ttp_fb_table* v, bool* present) { return ttp_fb_read_table(t, 3, v, present); }
+static inline bool ttp_fb_Storage_size(const ttp_fb_table* t, uint64_t* v) { return ttp_fb_read_scalar(t, 4, 8, v); }
+
 /* table TensorDesc */
 static inline bool ttp_fb_TensorDesc_shape(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 0, 8, v); }
 static inline bool ttp_fb_TensorDesc_dtype(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 1, 1, v); }
 static inline bool ttp_fb_TensorDesc_kind(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 2, 1, v); }
 static inline bool ttp_fb_TensorDesc_weight(const ttp_fb_table* t, uint32_t* v) { return ttp_fb_read_scalar(t, 3, 4, v); }
-static inline bool ttp_fb_TensorDesc_layout(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 4, 1, v); }
-static inline bool ttp_fb_TensorDesc_buffer_type(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 5, 1, v); }
+static inline bool ttp_fb_TensorDesc_storage(const ttp_fb_table* t, ttp_fb_table* v, bool* present) { return ttp_fb_read_table(t, 4, v, present); }
 
 /* table Attribute */
 static inline bool ttp_fb_Attribute_name(const ttp_fb_table* t, ttp_fb_string* v) { return ttp_fb_read_string(t, 0, v); }
@@ -80,15 +101,24 @@ static inline bool ttp_fb_Segment_xxh64(const ttp_fb_table* t, uint64_t* v) { re
 static inline bool ttp_fb_Weight_name(const ttp_fb_table* t, ttp_fb_string* v) { return ttp_fb_read_string(t, 0, v); }
 static inline bool ttp_fb_Weight_dtype(const ttp_fb_table* t, uint8_t* v) { return ttp_fb_read_scalar(t, 1, 1, v); }
 static inline bool ttp_fb_Weight_shape(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 2, 8, v); }
-static inline bool ttp_fb_Weight_segment(const ttp_fb_table* t, uint32_t* v) { return ttp_fb_read_scalar(t, 3, 4, v); }
-static inline bool ttp_fb_Weight_offset(const ttp_fb_table* t, uint64_t* v) { return ttp_fb_read_scalar(t, 4, 8, v); }
-static inline bool ttp_fb_Weight_size(const ttp_fb_table* t, uint64_t* v) { return ttp_fb_read_scalar(t, 5, 8, v); }
+static inline bool ttp_fb_Weight_storage(const ttp_fb_table* t, ttp_fb_table* v, bool* present) { return ttp_fb_read_table(t, 3, v, present); }
+static inline bool ttp_fb_Weight_segment(const ttp_fb_table* t, uint32_t* v) { return ttp_fb_read_scalar(t, 4, 4, v); }
+static inline bool ttp_fb_Weight_offset(const ttp_fb_table* t, uint64_t* v) { return ttp_fb_read_scalar(t, 5, 8, v); }
+static inline bool ttp_fb_Weight_size(const ttp_fb_table* t, uint64_t* v) { return ttp_fb_read_scalar(t, 6, 8, v); }
+
+/* table ChipDesc */
+static inline bool ttp_fb_ChipDesc_name(const ttp_fb_table* t, ttp_fb_string* v) { return ttp_fb_read_string(t, 0, v); }
+static inline bool ttp_fb_ChipDesc_arch(const ttp_fb_table* t, ttp_fb_string* v) { return ttp_fb_read_string(t, 1, v); }
+static inline bool ttp_fb_ChipDesc_grid(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 2, 4, v); }
+static inline bool ttp_fb_ChipDesc_l1_bytes_per_core(const ttp_fb_table* t, uint64_t* v) { return ttp_fb_read_scalar(t, 3, 8, v); }
+static inline bool ttp_fb_ChipDesc_dram_bytes(const ttp_fb_table* t, uint64_t* v) { return ttp_fb_read_scalar(t, 4, 8, v); }
 
 /* table Archive */
 static inline bool ttp_fb_Archive_target(const ttp_fb_table* t, ttp_fb_string* v) { return ttp_fb_read_string(t, 0, v); }
-static inline bool ttp_fb_Archive_programs(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 1, 4, v); }
-static inline bool ttp_fb_Archive_weights(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 2, 4, v); }
-static inline bool ttp_fb_Archive_segments(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 3, 4, v); }
-static inline bool ttp_fb_Archive_required_features(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 4, 4, v); }
+static inline bool ttp_fb_Archive_chip(const ttp_fb_table* t, ttp_fb_table* v, bool* present) { return ttp_fb_read_table(t, 1, v, present); }
+static inline bool ttp_fb_Archive_programs(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 2, 4, v); }
+static inline bool ttp_fb_Archive_weights(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 3, 4, v); }
+static inline bool ttp_fb_Archive_segments(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 4, 4, v); }
+static inline bool ttp_fb_Archive_required_features(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 5, 4, v); }
 
 #endif  /* TTP_SCHEMA_GENERATED_H_ */

@@ -571,9 +571,34 @@ def _weight(root, name: bytes):
 def test_weight_size_disagrees_with_shape(base, delta):
     def patch(buf, root):
         w = _weight(root, b"w1")
-        put(buf, field_pos(w, 5), "Q", w.Size() + delta)
-    expect_rejected(patched(base.data, patch), "weight 'w1' has", f"its shape needs {4 * 8 * 4}",
+        put(buf, field_pos(w, 6), "Q", w.Size() + delta)
+    expect_rejected(patched(base.data, patch), "weight 'w1' has", f"its storage needs {4 * 8 * 4}",
                     reader="lenient")
+
+
+def _storage_field(table, slot: int) -> int:
+    """Position of field `slot` of a Weight's or TensorDesc's Storage table."""
+    return field_pos(table.Storage(), slot)
+
+
+def test_weight_storage_size_disagrees_with_its_shape(base):
+    def patch(buf, root):  # Storage.size (slot 4) of w1
+        put(buf, _storage_field(_weight(root, b"w1"), 4), "Q", 4 * 8 * 4 + 64)
+    expect_rejected(patched(base.data, patch), "weight 'w1'", "says 192 bytes, its shape needs 128",
+                    reader="lenient")
+
+
+def test_weight_storage_disagrees_with_program_tensor(base):
+    def patch(buf, root):  # the weight's Storage.dtype (slot 1) says int32, its tensor's float32
+        put(buf, _storage_field(_weight(root, b"w1"), 1), "B", 7)
+    expect_rejected(patched(base.data, patch), "does not match the storage of weight 'w1'", reader="lenient")
+
+
+def test_tensor_storage_unknown_storage_dtype(base):
+    def patch(buf, root):  # Storage.dtype (slot 1) of the input tensor
+        put(buf, _storage_field(root.Programs(0).Tensors(0), 1), "B", 12)  # uint64
+    expect_rejected(patched(base.data, patch), "tensor 0", "storage element type uint64",
+                    exc=rt.UnsupportedError, reader="lenient")
 
 
 def test_weight_shape_disagrees_with_program_tensor(base):
@@ -586,13 +611,13 @@ def test_weight_shape_disagrees_with_program_tensor(base):
 
 def test_weight_outside_segment(base):
     def patch(buf, root):
-        put(buf, field_pos(_weight(root, b"w2"), 4), "Q", 2**40)  # (w1's offset, 0, is left out)
+        put(buf, field_pos(_weight(root, b"w2"), 5), "Q", 2**40)  # (w1's offset, 0, is left out)
     expect_rejected(patched(base.data, patch), "weight 'w2'", "outside segment 0", reader="lenient")
 
 
 def test_weight_misaligned_in_segment(base):
     def patch(buf, root):
-        put(buf, field_pos(_weight(root, b"w2"), 4), "Q", _weight(root, b"w2").Offset() + 4)
+        put(buf, field_pos(_weight(root, b"w2"), 5), "Q", _weight(root, b"w2").Offset() + 4)
     expect_rejected(patched(base.data, patch), "weight 'w2'", "not 64-byte aligned", reader="lenient")
 
 

@@ -24,6 +24,7 @@ import pytest
 import ttpack.runtime as rt
 from ttpack.archive import format as fmt
 from ttpack.archive.fb import ttpack_generated as fb
+from ttpack.archive.writer import write_storage
 
 F32 = 1
 INTERMEDIATE, INPUT, WEIGHT = 0, 1, 2
@@ -49,19 +50,25 @@ class Fb:
     def strings(self, values) -> int:
         return self.tables([self.b.CreateString(v) for v in values])
 
-    def tensor(self, shape, kind=INTERMEDIATE, dtype=F32, layout=None, buffer_type=None, weight=None) -> int:
+    def storage(self, shape, dtype=F32, layout=None, buffer_type=None, size=None, **kw) -> int:
+        """A Storage table: dense row-major host float32 unless told otherwise."""
+        if size is None:
+            size = int(np.prod(shape, dtype=np.int64)) * 4
+        return write_storage(self.b, layout or 0, dtype, buffer_type or 0, 0, size, **kw)
+
+    def tensor(self, shape, kind=INTERMEDIATE, dtype=F32, layout=None, buffer_type=None, weight=None,
+               storage=None) -> int:
         b = self.b
         shape_off = b.CreateNumpyVector(np.asarray(shape, np.int64))
+        if storage is None:
+            storage = self.storage(shape, dtype, layout, buffer_type)
         fb.TensorDescStart(b)
         fb.TensorDescAddShape(b, shape_off)
         fb.TensorDescAddDtype(b, dtype)
         fb.TensorDescAddKind(b, kind)
         if weight is not None:
             fb.TensorDescAddWeight(b, weight)
-        if layout is not None:
-            fb.TensorDescAddLayout(b, layout)
-        if buffer_type is not None:
-            fb.TensorDescAddBufferType(b, buffer_type)
+        fb.TensorDescAddStorage(b, storage)
         return fb.TensorDescEnd(b)
 
     def op(self, name, inputs, outputs, attrs=()) -> int:
@@ -117,7 +124,9 @@ class Fb:
         b = self.b
         n = b.CreateString(name)
         s = b.CreateNumpyVector(np.asarray(shape, np.int64))
+        st = self.storage(shape)
         fb.WeightStart(b)
+        fb.WeightAddStorage(b, st)
         fb.WeightAddName(b, n)
         fb.WeightAddDtype(b, F32)
         fb.WeightAddShape(b, s)
@@ -133,8 +142,19 @@ class Fb:
         fb.SegmentAddXxh64(b, xxh64)
         return fb.SegmentEnd(b)
 
-    def finish(self, programs, target="cpu", weights=(), segments=(), features=None) -> bytes:
+    def chip(self, name, arch="wormhole_b0", grid=(8, 8)) -> int:
         b = self.b
+        n, a = b.CreateString(name), b.CreateString(arch)
+        g = b.CreateNumpyVector(np.asarray(grid, np.uint32))
+        fb.ChipDescStart(b)
+        fb.ChipDescAddName(b, n)
+        fb.ChipDescAddArch(b, a)
+        fb.ChipDescAddGrid(b, g)
+        return fb.ChipDescEnd(b)
+
+    def finish(self, programs, target="cpu", weights=(), segments=(), features=None, chip=None) -> bytes:
+        b = self.b
+        chip_off = self.chip(chip) if chip is not None else None
         target_off = b.CreateString(target)
         progs = self.tables(programs)
         ws = self.tables(list(weights))
@@ -142,6 +162,8 @@ class Fb:
         feats = self.strings(features) if features is not None else None
         fb.ArchiveStart(b)
         fb.ArchiveAddTarget(b, target_off)
+        if chip_off is not None:
+            fb.ArchiveAddChip(b, chip_off)
         fb.ArchiveAddPrograms(b, progs)
         fb.ArchiveAddWeights(b, ws)
         fb.ArchiveAddSegments(b, segs)
@@ -173,15 +195,17 @@ def wrap(build, segment: bytes | None = None) -> bytes:
 
 
 def neg_archive(*, target="cpu", features=None, layouts=(None, None), buffer_types=(None, None),
-                output_names=("y",)) -> bytes:
-    """y = -x for x: float32[2, 3]; each name in output_names binds the result."""
+                output_names=("y",), chip=None, storages=(None, None)) -> bytes:
+    """y = -x for x: float32[2, 3]; each name in output_names binds the result.
+    storages: per tensor, None or Fb.storage keyword arguments."""
     def build(seg_offset, seg_hash):
         f = Fb()
-        t = [f.tensor([2, 3], INPUT, layout=layouts[0], buffer_type=buffer_types[0]),
-             f.tensor([2, 3], INTERMEDIATE, layout=layouts[1], buffer_type=buffer_types[1])]
+        st = [f.storage([2, 3], **kw) if kw is not None else None for kw in storages]
+        t = [f.tensor([2, 3], INPUT, layout=layouts[0], buffer_type=buffer_types[0], storage=st[0]),
+             f.tensor([2, 3], INTERMEDIATE, layout=layouts[1], buffer_type=buffer_types[1], storage=st[1])]
         ops = [f.op("neg", [0], [1])]
         prog = f.program(t, [("x", 0)], [(n, 1) for n in output_names], ops)
-        return f.finish([prog], target=target, features=features)
+        return f.finish([prog], target=target, features=features, chip=chip)
     return wrap(build)
 
 
@@ -243,28 +267,71 @@ def test_unknown_required_feature_is_incompatible(ttpack_run_exe, tmp_path):
     expect_refused(neg_archive(features=["a", "b"]), rt.IncompatibleArchiveError, "feature 'a'")
 
 
-def test_foreign_target_is_unsupported(ttpack_run_exe, tmp_path):
-    expect_refused(neg_archive(target="n150"), rt.UnsupportedError,
-                   "archive was built for target 'n150'; this device is 'cpu': rebuild with target='cpu'",
+def test_chip_archives_need_their_descriptor(ttpack_run_exe, tmp_path):
+    expect_refused(neg_archive(target="n150"), rt.InvalidArchiveError,
+                   "archive for target 'n150' carries no chip descriptor", exe=ttpack_run_exe, tmp_path=tmp_path)
+    expect_refused(neg_archive(target="n150", chip="p150"), rt.InvalidArchiveError,
+                   "archive for target 'n150' carries the descriptor of chip 'p150'")
+
+
+def double_neg_archive(storage_kw: dict, target="cpu", chip=None) -> bytes:
+    """y = -(-x) for x: float32[2, 3], the middle tensor stored as storage_kw says."""
+    def build(seg_offset, seg_hash):
+        f = Fb()
+        t = [f.tensor([2, 3], INPUT), f.tensor([2, 3], storage=f.storage([2, 3], **storage_kw)), f.tensor([2, 3])]
+        prog = f.program(t, [("x", 0)], [("y", 2)], [f.op("neg", [0], [1]), f.op("neg", [1], [2])])
+        return f.finish([prog], target=target, chip=chip)
+    return wrap(build)
+
+
+def test_cpu_device_runs_a_chip_archive_by_emulation():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) + 0.001
+    tiled_bf16 = {"layout": fb.Layout.Tile, "tile": (32, 32), "dtype": 3, "size": 2048,
+                  "buffer_type": fb.BufferType.DRAM}
+    model = rt.load(double_neg_archive(tiled_bf16, target="n150", chip="n150"))
+    assert model.target == "n150" and model.emulated and "emulated on cpu" in repr(model)
+    # the middle tensor holds bfloat16: the output is x rounded to bfloat16
+    bf16 = (np.ascontiguousarray(x).view(np.uint32) + 0x7FFF + ((x.view(np.uint32) >> 16) & 1)) >> 16 << 16
+    np.testing.assert_array_equal(model(x), bf16.astype(np.uint32).view(np.float32))
+
+
+@pytest.mark.parametrize("storages,words", [
+    (({"layout": fb.Layout.Tile, "size": 4096, "tile": (32, 32)}, None),
+     ["input 'x' is stored as tile:float32@host", "dense row-major host tensors"]),
+    ((None, {"layout": 7}), ["tensor 1", "unknown layout 7"]),
+    (({"buffer_type": fb.BufferType.L1}, None), ["input 'x' is stored as row_major:float32@l1/interleaved"]),
+    ((None, {"buffer_type": 9}), ["tensor 1", "unknown buffer type 9"]),
+    ((None, {"size": 25}), ["tensor 1", "says 25 bytes, its shape needs 24"]),
+    ((None, {"layout": fb.Layout.Tile, "size": 4096}), ["TILE storage needs 32x32 tiles"]),
+    ((None, {"layout": fb.Layout.Tile, "size": 4096, "tile": (16, 16)}), ["TILE storage needs 32x32 tiles"]),
+    ((None, {"dtype": 14, "size": 1088}), ["tensor 1", "bfloat8_b exists in TILE layout only"]),
+    ((None, {"tile": (32, 32)}), ["ROW_MAJOR storage with a tile shape"]),
+    ((None, {"buffer_type": fb.BufferType.L1, "shard": ((1, 1), (32, 32))}),
+     ["interleaved memory layout with a shard spec"]),
+])
+def test_malformed_storage_is_refused(storages, words, ttpack_run_exe, tmp_path):
+    expect_refused(neg_archive(storages=storages), (rt.InvalidArchiveError, rt.UnsupportedError), *words,
                    exe=ttpack_run_exe, tmp_path=tmp_path)
 
 
-@pytest.mark.parametrize("layouts,buffer_types,words", [
-    ((fb.Layout.Tile, None), (None, None), ["tensor 0 (input 'x')", "layout Tile"]),
-    ((None, 7), (None, None), ["tensor 1 (output 'y')", "layout unknown (7)"]),
-    ((None, None), (fb.BufferType.L1, None), ["tensor 0 (input 'x')", "buffer type L1"]),
-    ((None, None), (None, 9), ["tensor 1 (output 'y')", "buffer type unknown (9)"]),
-])
-def test_layout_and_buffer_type_the_cpu_lacks(layouts, buffer_types, words, ttpack_run_exe, tmp_path):
-    expect_refused(neg_archive(layouts=layouts, buffer_types=buffer_types), rt.UnsupportedError, *words,
-                   "rebuild", exe=ttpack_run_exe, tmp_path=tmp_path)
+def test_shards_must_fit_the_chip_grid():
+    def build(seg_offset, seg_hash, grid):
+        f = Fb()
+        st = write_storage(f.b, fb.Layout.Tile, F32, fb.BufferType.L1, fb.MemoryLayout.HeightSharded, 4096,
+                           tile=(32, 32), shard=(grid, (32, 32)))
+        t = [f.tensor([2, 3], INPUT), f.tensor([2, 3], INTERMEDIATE, storage=st), f.tensor([2, 3])]
+        prog = f.program(t, [("x", 0)], [("y", 2)], [f.op("neg", [0], [1]), f.op("neg", [1], [2])])
+        return f.finish([prog], target="n150", chip="n150")
+
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(rt.load(wrap(lambda o, h: build(o, h, (1, 1))))(x), x)
+    expect_refused(wrap(lambda o, h: build(o, h, (9, 1))), rt.InvalidArchiveError,
+                   "shard grid 9x1 exceeds the compute grid 8x8")
 
 
-def test_row_major_system_memory_runs():
+def test_row_major_dram_intermediate_runs():
     x = np.ones((2, 3), np.float32)
-    data = neg_archive(layouts=(fb.Layout.RowMajor,) * 2,
-                       buffer_types=(fb.BufferType.SystemMemory, fb.BufferType.DRAM))
-    np.testing.assert_array_equal(rt.load(data)(x), -x)
+    np.testing.assert_array_equal(rt.load(double_neg_archive({"buffer_type": fb.BufferType.DRAM}))(x), x)
 
 
 # --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import xxhash
 
 MAGIC = b"TTPACK\x00\x1a"
-FORMAT_MAJOR = 1
+FORMAT_MAJOR = 2
 FORMAT_MINOR = 0
 HEADER_SIZE = 80
 SEGMENT_ALIGNMENT = 4096

@@ -75,6 +75,30 @@ def read_archive(source: str | Path | bytes) -> ArchiveContents:
     return contents
 
 
+_LAYOUTS = {fb.Layout.RowMajor: "row_major", fb.Layout.Tile: "tile"}
+_BUFFERS = {fb.BufferType.SystemMemory: "system", fb.BufferType.DRAM: "dram", fb.BufferType.L1: "l1"}
+_MEMORY_LAYOUTS = {fb.MemoryLayout.Interleaved: "interleaved", fb.MemoryLayout.HeightSharded: "height_sharded",
+                   fb.MemoryLayout.WidthSharded: "width_sharded", fb.MemoryLayout.BlockSharded: "block_sharded"}
+
+
+def _storage(s) -> str:
+    """A Storage table as Storage.__str__ spells it: layout:dtype@memory."""
+    if s is None:
+        raise fmt.ArchiveFormatError("a tensor has no storage")
+    m = s.Memory()
+    buffer = _BUFFERS.get(m.BufferType(), f"buffer{m.BufferType()}")
+    if buffer == "system":
+        where = "host"
+    else:
+        where = f"{buffer}/{_MEMORY_LAYOUTS.get(m.Layout(), m.Layout())}"
+        shard = m.Shard()
+        if shard is not None:
+            g = [shard.Grid(i) for i in range(shard.GridLength())]
+            sh = [shard.Shape(i) for i in range(shard.ShapeLength())]
+            where += f"[{'x'.join(map(str, g))} cores, shard {'x'.join(map(str, sh))}]"
+    return f"{_LAYOUTS.get(s.Layout(), s.Layout())}:{dtype_name(s.Dtype())}@{where}"
+
+
 def _signature(bindings, tensors) -> list[dict]:
     out = []
     for b in bindings:
@@ -104,6 +128,8 @@ def _program(p) -> dict:
         "inputs": _signature([p.Inputs(i) for i in range(p.InputsLength())], tensors),
         "outputs": _signature([p.Outputs(i) for i in range(p.OutputsLength())], tensors),
         "tensors": len(tensors),
+        "tensor_types": [{"shape": [t.Shape(j) for j in range(t.ShapeLength())], "dtype": dtype_name(t.Dtype()),
+                          "storage": _storage(t.Storage()), "bytes": t.Storage().Size()} for t in tensors],
         "ops": ops,
     }
 
@@ -111,4 +137,5 @@ def _program(p) -> dict:
 def _weight(w) -> dict:
     return {"name": w.Name().decode(), "dtype": dtype_name(w.Dtype()),
             "shape": [w.Shape(j) for j in range(w.ShapeLength())],
+            "storage": _storage(w.Storage()),
             "segment": w.Segment(), "offset": w.Offset(), "size": w.Size()}

@@ -19,57 +19,118 @@ import numpy as np
 
 from ..compiler.ir import Program, Value
 from ..compiler.ops import FLOAT_ATTRS
-from ..compiler.types import dtype_code
+from ..compiler.types import DTYPE_CODES, Storage
 from . import format as fmt
+from . import tiles
 from .fb import ttpack_generated as fb
 
 TENSOR_INTERMEDIATE, TENSOR_INPUT, TENSOR_WEIGHT = 0, 1, 2
 
 
+def encode_weight(data: np.ndarray, storage: Storage) -> bytes:
+    """A weight's bytes in its storage form: tilized and block-float packed
+    on a chip, dense row-major on the host."""
+    data = np.asarray(data)
+    if storage.dtype in ("uint8", "uint16", "uint32") and data.dtype.kind == "b":
+        data = data.astype(np.uint8)
+    if storage.layout == "tile":
+        return tiles.encode_tiles(data, storage.dtype)
+    if storage.dtype == data.dtype.name and storage.dtype != "bfloat16":
+        return np.ascontiguousarray(data).tobytes()
+    return tiles.encode_row_major(data, storage.dtype)
+
+
 class WeightTable:
-    """Every constant of every program, laid out in one segment: user
-    weights first, in the order the user sees them (weight_order, e.g. the
-    state_dict's), then what was folded from them, then literals."""
+    """Every constant of every program, in the storage its program keeps it
+    in, laid out in one segment: user weights first, in the order the user
+    sees them (weight_order, e.g. the state_dict's), then what was folded
+    from them, then literals."""
 
     def __init__(self, programs: list[Program], weight_order: list[str] | None = None):
         self.values: list[Value] = []
-        self.index: dict[int, int] = {}
+        self.storages: list[Storage] = []
+        self.index: dict[tuple[int, Storage], int] = {}
         self.names: list[str] = []
         taken: set[str] = set()
         rank = {name: i for i, name in enumerate(weight_order or [])}
-        unique: dict[int, Value] = {}
+        unique: dict[tuple[int, Storage], Value] = {}
         for program in programs:
             for v in program.constants():
-                unique.setdefault(v.id, v)
+                unique.setdefault((v.id, program.storage_of(v)), v)
 
         def key(item):
-            position, v = item
+            position, (_, v) = item
             base = (v.weight_name or "").split(":")[0]
             return (0 if base in rank else 1, rank.get(base, 0), position)
 
-        for _, v in sorted(enumerate(unique.values()), key=key):
+        for _, ((vid, storage), v) in sorted(enumerate(unique.items()), key=key):
             base = v.weight_name or f"constant.{len(self.values)}"
             name, k = base, 1
             while name in taken:  # folded weights can share a base name
                 k += 1
                 name = f"{base}#{k}"
             taken.add(name)
-            self.index[v.id] = len(self.values)
+            self.index[(vid, storage)] = len(self.values)
             self.values.append(v)
+            self.storages.append(storage)
             self.names.append(name)
+        self.encoded = [encode_weight(v.data, s) for v, s in zip(self.values, self.storages)]
         self.offsets, size = [], 0
-        for v in self.values:
+        for raw in self.encoded:
             size = fmt.align(size, fmt.WEIGHT_ALIGNMENT)
             self.offsets.append(size)
-            size += v.type.nbytes
+            size += len(raw)
         self.segment_size = size
 
     def segment_bytes(self) -> bytearray:
         data = bytearray(self.segment_size)
-        for v, off in zip(self.values, self.offsets):
-            raw = np.ascontiguousarray(v.data, dtype=v.type.dtype).tobytes()
+        for raw, off in zip(self.encoded, self.offsets):
             data[off:off + len(raw)] = raw
         return data
+
+
+_LAYOUT = {"row_major": fb.Layout.RowMajor, "tile": fb.Layout.Tile}
+_BUFFER = {"system": fb.BufferType.SystemMemory, "dram": fb.BufferType.DRAM, "l1": fb.BufferType.L1}
+_MEMORY_LAYOUT = {"interleaved": fb.MemoryLayout.Interleaved, "height_sharded": fb.MemoryLayout.HeightSharded,
+                  "width_sharded": fb.MemoryLayout.WidthSharded, "block_sharded": fb.MemoryLayout.BlockSharded}
+
+
+def write_storage(b: flatbuffers.Builder, layout: int, dtype: int, buffer_type: int, memory_layout: int,
+                  size: int, tile=None, shard=None) -> int:
+    """A Storage table from raw schema codes: what the writer writes, and
+    (for tests of the readers) what it never would."""
+    shard_off = None
+    if shard is not None:
+        grid, shape = shard
+        grid_off = _uint32s(b, fb.ShardSpecStartGridVector, grid)
+        shape_off = _int64s(b, fb.ShardSpecStartShapeVector, shape)
+        fb.ShardSpecStart(b)
+        fb.ShardSpecAddGrid(b, grid_off)
+        fb.ShardSpecAddShape(b, shape_off)
+        shard_off = fb.ShardSpecEnd(b)
+    fb.MemoryConfigStart(b)
+    fb.MemoryConfigAddBufferType(b, buffer_type)
+    fb.MemoryConfigAddLayout(b, memory_layout)
+    if shard_off is not None:
+        fb.MemoryConfigAddShard(b, shard_off)
+    memory = fb.MemoryConfigEnd(b)
+    tile_off = _uint32s(b, fb.StorageStartTileVector, tile) if tile is not None else None
+    fb.StorageStart(b)
+    fb.StorageAddLayout(b, layout)
+    fb.StorageAddDtype(b, dtype)
+    if tile_off is not None:
+        fb.StorageAddTile(b, tile_off)
+    fb.StorageAddMemory(b, memory)
+    fb.StorageAddSize(b, size)
+    return fb.StorageEnd(b)
+
+
+def _storage(b: flatbuffers.Builder, storage: Storage, shape) -> int:
+    shard = storage.memory.shard
+    return write_storage(b, _LAYOUT[storage.layout], DTYPE_CODES[storage.dtype],
+                         _BUFFER[storage.memory.buffer_type], _MEMORY_LAYOUT[storage.memory.layout],
+                         storage.nbytes(shape), tile=(32, 32) if storage.layout == "tile" else None,
+                         shard=(shard.grid, shard.shape) if shard is not None else None)
 
 
 def _int64s(b: flatbuffers.Builder, start, values) -> int:
@@ -103,12 +164,14 @@ def _program(b: flatbuffers.Builder, program: Program, weights: WeightTable) -> 
     descs = []
     for v, kind in tensors:
         shape = _int64s(b, fb.TensorDescStartShapeVector, v.type.shape)
+        storage = _storage(b, program.storage_of(v), v.type.shape)
         fb.TensorDescStart(b)
         fb.TensorDescAddShape(b, shape)
-        fb.TensorDescAddDtype(b, dtype_code(v.type.dtype))
+        fb.TensorDescAddDtype(b, DTYPE_CODES[v.type.dtype])
         fb.TensorDescAddKind(b, kind)
         if kind == TENSOR_WEIGHT:
-            fb.TensorDescAddWeight(b, weights.index[v.id])
+            fb.TensorDescAddWeight(b, weights.index[(v.id, program.storage_of(v))])
+        fb.TensorDescAddStorage(b, storage)
         descs.append(fb.TensorDescEnd(b))
 
     operations = []
@@ -170,22 +233,41 @@ def _program(b: flatbuffers.Builder, program: Program, weights: WeightTable) -> 
     return fb.ProgramEnd(b)
 
 
+def _chip(b: flatbuffers.Builder, target) -> int:
+    name, arch = b.CreateString(target.name), b.CreateString(target.arch)
+    grid = _uint32s(b, fb.ChipDescStartGridVector, target.grid)
+    fb.ChipDescStart(b)
+    fb.ChipDescAddName(b, name)
+    fb.ChipDescAddArch(b, arch)
+    fb.ChipDescAddGrid(b, grid)
+    fb.ChipDescAddL1BytesPerCore(b, target.l1_bytes_per_core)
+    fb.ChipDescAddDramBytes(b, target.dram_bytes)
+    return fb.ChipDescEnd(b)
+
+
 def build_flatbuffer(programs: list[Program], weights: WeightTable, target: str,
                      segment_offset: int, segment_hash: int) -> bytes:
+    from ..targets import get_target
+
     b = flatbuffers.Builder(1024)
     prog_offs = [_program(b, p, weights) for p in programs]
     weight_offs = []
-    for v, name, off in zip(weights.values, weights.names, weights.offsets):
+    for v, storage, name, off, raw in zip(weights.values, weights.storages, weights.names, weights.offsets,
+                                          weights.encoded):
         n = b.CreateString(name)
         shape = _int64s(b, fb.WeightStartShapeVector, v.type.shape)
+        storage_off = _storage(b, storage, v.type.shape)
         fb.WeightStart(b)
         fb.WeightAddName(b, n)
-        fb.WeightAddDtype(b, dtype_code(v.type.dtype))
+        fb.WeightAddDtype(b, DTYPE_CODES[v.type.dtype])
         fb.WeightAddShape(b, shape)
+        fb.WeightAddStorage(b, storage_off)
         fb.WeightAddSegment(b, 0)
         fb.WeightAddOffset(b, off)
-        fb.WeightAddSize(b, v.type.nbytes)
+        fb.WeightAddSize(b, len(raw))
         weight_offs.append(fb.WeightEnd(b))
+    chip = get_target(target)
+    chip_off = _chip(b, chip) if chip.is_chip else None
     fb.SegmentStart(b)
     fb.SegmentAddOffset(b, segment_offset)
     fb.SegmentAddSize(b, weights.segment_size)
@@ -197,6 +279,8 @@ def build_flatbuffer(programs: list[Program], weights: WeightTable, target: str,
     segments_off = _tables(b, fb.ArchiveStartSegmentsVector, [segment])
     fb.ArchiveStart(b)
     fb.ArchiveAddTarget(b, target_off)
+    if chip_off is not None:
+        fb.ArchiveAddChip(b, chip_off)
     fb.ArchiveAddPrograms(b, programs_off)
     fb.ArchiveAddWeights(b, weights_off)
     fb.ArchiveAddSegments(b, segments_off)
@@ -213,13 +297,13 @@ def build_metadata(programs: list[Program], weights: WeightTable, info: dict) ->
     meta["format"] = [fmt.FORMAT_MAJOR, fmt.FORMAT_MINOR]
     meta["programs"] = [
         {"name": p.name, "inputs": _signature(p.inputs), "outputs": _signature(p.outputs),
-         "op_counts": p.op_counts()}
+         "op_counts": p.op_counts(), **p.facts}
         for p in programs
     ]
     meta["weights"] = [
-        {"name": n, "shape": list(v.type.shape), "dtype": v.type.dtype, "nbytes": v.type.nbytes,
+        {"name": n, "shape": list(v.type.shape), "dtype": v.type.dtype, "storage": str(s), "nbytes": len(raw),
          "kind": "folded" if v.folded else ("parameter" if v.weight_name else "constant")}
-        for v, n in zip(weights.values, weights.names)
+        for v, s, n, raw in zip(weights.values, weights.storages, weights.names, weights.encoded)
     ]
     return msgpack.packb(meta, use_bin_type=True)
 

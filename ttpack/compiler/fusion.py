@@ -51,7 +51,7 @@ def _rewrite(program: Program, replace: dict[int, Op], drop: set[int]) -> Progra
         if id(op) in drop:
             continue
         ops.append(replace.get(id(op), op))
-    return dce(Program(program.name, program.inputs, program.outputs, ops))
+    return dce(program.with_ops(ops))
 
 
 def _scalar(v: Value) -> float | None:
@@ -106,7 +106,7 @@ def sink_permutes(program: Program) -> Program:
         out_ops.append(op)
         for v in op.outputs:
             producer[v.id] = op
-    return dce(Program(program.name, program.inputs, [(n, sub(v)) for n, v in program.outputs], out_ops))
+    return dce(program.with_ops(out_ops, [(n, sub(v)) for n, v in program.outputs]))
 
 
 def _unpermuted(t, perm):
@@ -163,6 +163,33 @@ def fold_batch_norm(program: Program) -> Program:
                       _derived(conv.inputs[2], "bn") or _derived(op.inputs[4], "conv"), folded=True)
         replace[id(conv)] = Op("conv2d", [conv.inputs[0], w2, b2], conv.attrs, op.outputs, conv.location)
         drop.add(id(op))
+    return _rewrite(program, replace, drop) if replace else program
+
+
+def fuse_conv2d_multiply(program: Program) -> Program:
+    """conv2d(x, w, b) * s with s constant along the output channels ->
+    conv2d(x, w * s, b * s) (tt-mlir's conv2d-with-multiply fusion: a
+    scale after a convolution costs nothing once folded into its weights).
+    Only before an activation: act(y) * s is not act(y * s)."""
+    g = Graph(program)
+    replace, drop = {}, set()
+    for op in program.ops:
+        if op.name != "conv2d" or op.attrs["activation"][0] != ACT["none"] or not op.inputs[1].is_constant \
+                or not op.inputs[2].is_constant or not g.single_use(op.outputs[0]):
+            continue
+        (out,) = op.outputs
+        (user,) = g.users[out.id]
+        if user.name != "multiply" or user.outputs[0].type != out.type:
+            continue
+        other = user.inputs[1] if user.inputs[0] is out else user.inputs[0]
+        scale = _channel_bias(other, out.type.shape[-1], out.type.rank)
+        if scale is None:
+            continue
+        w, b = op.inputs[1].data, op.inputs[2].data
+        w2 = constant((w.astype(np.float64) * scale).astype(w.dtype), _derived(op.inputs[1], "scaled"), folded=True)
+        b2 = constant((b.astype(np.float64) * scale).astype(b.dtype), _derived(op.inputs[2], "scaled"), folded=True)
+        replace[id(op)] = Op("conv2d", [op.inputs[0], w2, b2], op.attrs, user.outputs, op.location)
+        drop.add(id(user))
     return _rewrite(program, replace, drop) if replace else program
 
 
@@ -279,7 +306,7 @@ def fuse_linear(program: Program) -> Program:
             op = Op("linear", [op.inputs[0], op.inputs[1], zero], {"activation": (ACT["none"],)}, op.outputs,
                     op.location)
         ops.append(op)
-    program = Program(program.name, program.inputs, program.outputs, ops)
+    program = program.with_ops(ops)
     return fuse_bias_activation(hoist_unary_above_reshape(_bias_before_reshape(program)))
 
 
@@ -312,7 +339,7 @@ def _bias_before_reshape(program: Program) -> Program:
         ops += new_ops.get(id(op), [])
         if id(op) not in drop:
             ops.append(op)
-    return dce(Program(program.name, program.inputs, program.outputs, ops))
+    return dce(program.with_ops(ops))
 
 
 # --- numerically confirmed idioms: gelu, softmax -----------------------------------
@@ -489,7 +516,7 @@ def hoist_unary_above_reshape(program: Program) -> Program:
     if not replace:
         return program
     ops = [replace.get(id(op), op) for op in program.ops]
-    return dce(Program(program.name, program.inputs, program.outputs, ops))
+    return dce(program.with_ops(ops))
 
 
 # --- layer_norm: absorb the affine that follows ------------------------------------

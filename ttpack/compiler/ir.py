@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ops as registry
-from .types import TensorType
+from .types import Storage, TensorType, host_storage
 
 _ids = itertools.count()
 
@@ -88,6 +88,20 @@ class Program:
     inputs: list[tuple[str, Value]]  # the signature, in order
     outputs: list[tuple[str, Value]]
     ops: list[Op] = field(default_factory=list)
+    # value id -> Storage, set by the storage pass (compiler/storage.py); a
+    # value without an entry is a dense row-major host tensor of its type.
+    storage: dict[int, Storage] = field(default_factory=dict)
+    # build-time facts about the program for the target (memory plan...),
+    # recorded in the archive's metadata
+    facts: dict = field(default_factory=dict)
+
+    def storage_of(self, v: Value) -> Storage:
+        return self.storage.get(v.id) or host_storage(v.type.dtype)
+
+    def with_ops(self, ops: list[Op], outputs=None) -> "Program":
+        """The same program (signature, storage, facts) with other ops."""
+        return Program(self.name, self.inputs, self.outputs if outputs is None else outputs, ops,
+                       self.storage, self.facts)
 
     def constants(self) -> list[Value]:
         """Constant values the program reads, in first-use order, deduplicated."""
@@ -108,9 +122,20 @@ class Program:
         return dict(sorted(counts.items()))
 
     def __str__(self) -> str:
-        lines = [f"program {self.name}("
-                 + ", ".join(f"{n}: %{v.id}:{v.type}" for n, v in self.inputs) + ")"]
-        lines += [f"  {op!r}" for op in self.ops]
+        """Readable TTNN-level text: every value with its logical type and, once
+        storage is assigned, its storage (layout:dtype@memory)."""
+
+        def typed(v: Value) -> str:
+            where = f" {self.storage_of(v)}" if self.storage else ""
+            kind = f" weight={v.weight_name!r}" if v.weight_name else (" const" if v.is_constant else "")
+            return f"%{v.id}:{v.type}{where}{kind}"
+
+        lines = [f"program {self.name}(" + ", ".join(f"{n}: {typed(v)}" for n, v in self.inputs) + ")"]
+        for op in self.ops:
+            attrs = "".join(f" {k}={list(v)}" for k, v in op.attrs.items())
+            ins = ", ".join(typed(v) if v.is_constant else f"%{v.id}" for v in op.inputs)
+            loc = f"  # {op.location}" if op.location else ""
+            lines.append(f"  {', '.join(map(typed, op.outputs))} = {op.name}({ins}){attrs}{loc}")
         lines.append("  return " + ", ".join(f"{n}=%{v.id}" for n, v in self.outputs))
         return "\n".join(lines)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import ml_dtypes  # noqa: F401  (JAX's dependency; registers numpy's "bfloat16")
 import numpy as np
 
 from .types import TensorType, broadcast_shapes, dtype_name
@@ -32,11 +33,12 @@ class OpError(ValueError):
 @dataclass(frozen=True)
 class OpDef:
     name: str
-    attrs: tuple[str, ...]
+    attrs: tuple[str, ...]   # required, then optional (see `optional`)
     shape_rule: ShapeRule
     reference: Reference
-    dtypes: tuple[str, ...]  # input element types the CPU kernel accepts
+    dtypes: tuple[str, ...]  # logical input element types the op is defined on
     doc: str
+    optional: tuple[str, ...] = ()  # attributes that may be absent (e.g. compute config)
 
 
 REGISTRY: list[OpDef] = []
@@ -46,14 +48,21 @@ BY_NAME: dict[str, OpDef] = {}
 # every other attribute holds integers.
 FLOAT_ATTRS = {"epsilon", "value"}
 
-NUMERIC = ("float32", "int32")
-FLOAT = ("float32",)
-ALL = ("float32", "int32", "bool")
+NUMERIC = ("float32", "bfloat16", "int32")
+FLOAT = ("float32", "bfloat16")
+ALL = ("float32", "bfloat16", "int32", "bool")
 INTEGRAL = ("int32", "bool")
 
+# The compute config of ops that run on the matrix engine (tt-mlir's
+# DeviceComputeKernelConfig): math fidelity (MATH_FIDELITY codes, as in
+# tt-mlir's MathFidelity enum) and fp32 accumulation (0/1). Absent on cpu
+# builds, where these ops compute exactly in float32.
+COMPUTE_CONFIG = ("math_fidelity", "fp32_dest_acc_en")
+MATH_FIDELITY = {"lofi": 0, "hifi2": 2, "hifi3": 3, "hifi4": 4}
 
-def _register(name, attrs, shape_rule, reference, dtypes, doc):
-    op = OpDef(name, tuple(attrs), shape_rule, reference, tuple(dtypes), doc)
+
+def _register(name, attrs, shape_rule, reference, dtypes, doc, optional=()):
+    op = OpDef(name, tuple(attrs) + tuple(optional), shape_rule, reference, tuple(dtypes), doc, tuple(optional))
     if name in BY_NAME:
         raise AssertionError(f"op {name!r} registered twice")
     REGISTRY.append(op)
@@ -351,8 +360,8 @@ _register("where", (), _where_rule,
 _register("typecast", ("dtype",), _typecast_rule, _typecast, ALL,
           "element type conversion; float->int truncates and saturates, NaN -> 0")
 _register("matmul", (), _matmul_rule,
-          lambda xs, a: [np.matmul(xs[0], xs[1])], NUMERIC,
-          "batched matmul [..., M, K] @ [..., K, N], batch dims broadcast")
+          lambda xs, a: [np.matmul(xs[0], xs[1]).astype(xs[0].dtype, copy=False)], NUMERIC,
+          "batched matmul [..., M, K] @ [..., K, N], batch dims broadcast", optional=COMPUTE_CONFIG)
 _register("reshape", ("shape",), _reshape_rule,
           lambda xs, a: [xs[0].reshape(a["shape"])], ALL, "reshape (row-major order kept)")
 _register("permute", ("perm",), _permute_rule,
@@ -614,9 +623,11 @@ _register("layer_norm", ("epsilon",), _per_channel_rule(2, lambda x, a: x.rank -
 _register("batch_norm", ("dim", "epsilon"), _per_channel_rule(4, lambda x, a: a["dim"][0]), _batch_norm, FLOAT,
           "batch_norm(x, mean, var, weight, bias) with running statistics over channel dim")
 _register("linear", ("activation",), _linear_rule, _linear, FLOAT,
-          "linear(x[..., K], w[K, N], b[N]) = act(x @ w + b); activation codes in ACTIVATIONS")
+          "linear(x[..., K], w[K, N], b[N]) = act(x @ w + b); activation codes in ACTIVATIONS",
+          optional=COMPUTE_CONFIG)
 _register("conv2d", ("stride", "padding", "dilation", "groups", "activation"), _conv2d_rule, _conv2d, FLOAT,
-          "NHWC conv2d(x[N,H,W,C], w[KH,KW,C/groups,O], b[O]); padding = top, bottom, left, right")
+          "NHWC conv2d(x[N,H,W,C], w[KH,KW,C/groups,O], b[O]); padding = top, bottom, left, right",
+          optional=COMPUTE_CONFIG)
 _register("max_pool2d", ("kernel", "stride", "padding", "dilation"), _pool_rule, _max_pool, NUMERIC,
           "NHWC max pooling; padding counts as -inf")
 _register("avg_pool2d", ("kernel", "stride", "padding", "count_include_pad"), _pool_rule, _avg_pool, FLOAT,
@@ -624,7 +635,7 @@ _register("avg_pool2d", ("kernel", "stride", "padding", "count_include_pad"), _p
 _register("sum_pool2d", ("kernel", "stride", "padding"), _pool_rule, _sum_pool, FLOAT,
           "NHWC window sum (what reduce_window add lowers to before fusion into avg_pool2d)")
 _register("pad", ("low", "high", "value"), _pad_rule, _pad, ALL, "constant padding before/after each dim")
-_register("embedding", (), _embedding_rule, _embedding, ("int32", "float32"),
+_register("embedding", (), _embedding_rule, _embedding, ("int32", "float32", "bfloat16"),
           "embedding(ids int32[...], table[V, D]) -> [..., D]; ids clamped to [0, V)")
 _register("argmax", ("dim", "keepdim"), _arg_rule, _arg(np.argmax), NUMERIC, "index of the max along dim (int32)")
 _register("argmin", ("dim", "keepdim"), _arg_rule, _arg(np.argmin), NUMERIC, "index of the min along dim (int32)")
@@ -633,7 +644,16 @@ _register("erfc", (), _same_as_input, lambda xs, a: [_erfc(xs[0])], FLOAT,
 _register("cumsum", ("dim",), _cumsum_rule,
           lambda xs, a: [np.cumsum(xs[0], axis=a["dim"][0], dtype=xs[0].dtype)], NUMERIC, "inclusive prefix sum")
 
-UNARY = {op.name for op in REGISTRY if op.shape_rule is _same_as_input}
+# Storage conversions, as TTNN programs spell them (inserted by
+# compiler/storage.py): the logical value is unchanged; the output's Storage
+# says what it becomes (layout and storage type; memory config), so a lossy
+# conversion (float32 -> bfloat8_b) rounds as that storage does.
+_register("to_layout", (), _same_as_input, lambda xs, a: [xs[0]], ALL,
+          "convert to the output's layout and storage element type (host <-> device, tilize, pack)")
+_register("to_memory_config", (), _same_as_input, lambda xs, a: [xs[0]], ALL,
+          "move to the output's memory config (DRAM <-> L1, interleaved <-> sharded)")
+
+UNARY = {op.name for op in REGISTRY if op.shape_rule is _same_as_input} - {"to_layout", "to_memory_config"}
 BROADCASTING = {
     op.name for op in REGISTRY if op.shape_rule.__qualname__.startswith(("_broadcast", "_where"))
 }
@@ -644,7 +664,7 @@ def infer(name: str, ins: Sequence[TensorType], attrs: Attrs) -> list[TensorType
     for t in ins:
         if op.dtypes and t.dtype not in op.dtypes:
             raise OpError(f"{name} does not take {t.dtype} operands (takes {', '.join(op.dtypes)})")
-    missing = set(op.attrs) - set(attrs)
+    missing = set(op.attrs) - set(op.optional) - set(attrs)
     if missing:
         raise OpError(f"{name} is missing attributes {sorted(missing)}")
     return op.shape_rule(ins, attrs)

@@ -14,7 +14,7 @@ import numpy as np
 from . import ops as registry
 from .ir import Op, Program, Value, constant, resolve
 from ..errors import BuildError
-from .types import RUNTIME_DTYPES, broadcast_shapes
+from .types import ELEMENT_BYTES, LOGICAL_DTYPES, broadcast_shapes
 
 # Folding never grows a constant past this unless its inputs were as large:
 # broadcasting a scalar into a big tensor is cheaper to do at run time than
@@ -25,7 +25,7 @@ FOLD_GROWTH_LIMIT = 64 * 1024
 def _replace_uses(program: Program, ops: list[Op], mapping: dict[int, Value]) -> Program:
     sub = partial(resolve, mapping)
     new_ops = [Op(op.name, [sub(v) for v in op.inputs], op.attrs, op.outputs, op.location) for op in ops]
-    return Program(program.name, program.inputs, [(n, sub(v)) for n, v in program.outputs], new_ops)
+    return program.with_ops(new_ops, [(n, sub(v)) for n, v in program.outputs])
 
 
 def simplify(program: Program) -> Program:
@@ -82,7 +82,7 @@ def fold_broadcasts(program: Program) -> Program:
                     inputs = trial
             op = Op(op.name, inputs, op.attrs, op.outputs, op.location)
         new_ops.append(op)
-    return dce(Program(program.name, program.inputs, program.outputs, new_ops))
+    return dce(program.with_ops(new_ops))
 
 
 def _folded_name(op: Op) -> str | None:
@@ -134,7 +134,7 @@ def dce(program: Program) -> Program:
         if any(v.id in live for v in op.outputs):
             kept.append(op)
             live.update(v.id for v in op.inputs)
-    return Program(program.name, program.inputs, program.outputs, kept[::-1])
+    return program.with_ops(kept[::-1])
 
 
 MAX_RANK = 8  # runtime_c/src/program.h TTP_MAX_RANK
@@ -153,9 +153,9 @@ def check_signature(program: Program) -> None:
         if dupes:
             raise ProgramError(f"{kind} names {dupes} are used twice; give the {kind}s distinct names")
         for name, v in pairs:
-            if v.type.dtype not in RUNTIME_DTYPES:
+            if v.type.dtype not in LOGICAL_DTYPES:
                 raise ProgramError(f"{kind} '{name}' is {v.type.dtype}; the runtime takes "
-                                   f"{', '.join(RUNTIME_DTYPES)}: cast it in the model")
+                                   f"{', '.join(LOGICAL_DTYPES)}: cast it in the model")
             if "/" in name or "\\" in name or name in ("", ".", ".."):
                 raise ProgramError(f"{kind} name '{name}' cannot be a file name (used by ttpack-run -o)")
     for op in program.ops:
@@ -182,6 +182,32 @@ def verify(program: Program) -> Program:
     for name, v in program.outputs:
         if not v.is_constant and v.id not in defined:
             raise AssertionError(f"output {name} is never computed")
+    return program
+
+
+def verify_storage(program: Program, target) -> Program:
+    """TTNN's storage rules hold for every tensor of a chip program: the
+    target stores its element type, block floats are TILE, ROW_MAJOR device
+    rows are whole 4-byte words, inputs and outputs are dense host tensors."""
+    for kind, pairs in (("input", program.inputs), ("output", program.outputs)):
+        for name, v in pairs:
+            s = program.storage_of(v)
+            if not s.on_host or s.layout != "row_major" or s.dtype != v.type.dtype:
+                raise AssertionError(f"{kind} '{name}' is not a dense host tensor: {s}")
+    values = {v.id: v for op in program.ops for v in op.inputs + op.outputs}
+    for vid, s in program.storage.items():
+        v = values.get(vid)
+        if v is None or s.on_host:
+            continue
+        if s.dtype not in target.dtypes:
+            raise AssertionError(f"%{vid} is stored as {s.dtype}, which {target.name} does not hold")
+        width = v.type.shape[-1] if v.type.shape else 1
+        if s.layout == "row_major" and (width * ELEMENT_BYTES[s.dtype]) % 4:
+            raise AssertionError(f"%{vid}: ROW_MAJOR rows of {width} {s.dtype} are not whole 4-byte words")
+    for op in program.ops:
+        for v in op.inputs + op.outputs:
+            if v.id not in program.storage:
+                raise AssertionError(f"{op!r}: %{v.id} has no storage")
     return program
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..targets import Target
-from . import fusion, passes
+from . import fusion, passes, storage
 from .options import CompileOptions
 
 # Clean up what lowering produced, fold weight-only subgraphs, fuse into
@@ -29,6 +31,20 @@ OPTIONAL_PASSES = {
 
 
 def pipeline_for(target: Target, options: CompileOptions) -> list:
-    """The passes a build for `target` with `options` runs, in order."""
+    """The passes a build for `target` with `options` runs, in order: the
+    target-independent pipeline, then for a chip the passes that make it a
+    TTNN program for that chip (compiler/storage.py)."""
     off = set().union(*(passes_ for key, passes_ in OPTIONAL_PASSES.items() if not getattr(options, key)))
-    return [p for p in PIPELINE if p not in off]
+    chosen = [p for p in PIPELINE if p not in off]
+    if options.conv2d_multiply_fusion:  # before activations fuse into the conv2d
+        anchor = fusion.fold_batch_norm if fusion.fold_batch_norm in chosen else passes.fold_constants
+        chosen.insert(chosen.index(anchor) + 1, fusion.fuse_conv2d_multiply)
+    if target.is_chip:
+        chosen += [
+            partial(storage.set_compute_config, options=options),
+            partial(storage.assign_storage, options=options),
+            partial(storage.place_in_l1, target=target, options=options),
+            partial(storage.plan_memory, target=target, options=options),
+            partial(passes.verify_storage, target=target),
+        ]
+    return chosen

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# name -> ttpack.fb.DataType code (ttpack/archive/ttpack.fbs). The CPU runtime
-# computes in the first three; the others can be named in an archive so that
-# later targets (bfloat16, TTNN block floats) need no format change.
+# name -> ttpack.fb.DataType code (ttpack/archive/ttpack.fbs), the one table
+# of element types. bfloat8_b and bfloat4_b are TTNN's block floats (16 values
+# of a tile's face row share one exponent): storage types only, never logical.
 DTYPE_CODES = {
     "float32": 1,
     "int32": 7,
@@ -23,11 +23,20 @@ DTYPE_CODES = {
     "uint16": 10,
     "uint32": 11,
     "uint64": 12,
+    "bfloat8_b": 14,
+    "bfloat4_b": 15,
 }
-# TTNN's block floats: named in archives for later targets, never computed here
-BLOCK_FLOAT_CODES = {"bfloat8_b": 14, "bfloat4_b": 15}
-DTYPE_NAMES = {code: name for name, code in {**DTYPE_CODES, **BLOCK_FLOAT_CODES}.items()}
-RUNTIME_DTYPES = ("float32", "int32", "bool")
+DTYPE_NAMES = {code: name for name, code in DTYPE_CODES.items()}
+BLOCK_FLOATS = ("bfloat8_b", "bfloat4_b")
+# Element types of a program's tensors as the program means them (frontends
+# narrow the frameworks' others onto these, as tt-mlir does) and so of the
+# host buffers a program's inputs and outputs are bound to.
+LOGICAL_DTYPES = ("float32", "bfloat16", "int32", "bool")
+ELEMENT_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8, "int8": 1, "int16": 2, "int32": 4,
+                 "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8, "bool": 1}
+# Bytes of one 32x32 tile of a block float: 64 shared exponents, then the
+# sign+magnitude of each element (8 or 4 bits).
+BLOCK_FLOAT_TILE_BYTES = {"bfloat8_b": 1088, "bfloat4_b": 576}
 
 
 def dtype_code(name: str) -> int:
@@ -45,7 +54,7 @@ class TensorType:
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-        if self.dtype not in DTYPE_CODES:
+        if self.dtype not in ELEMENT_BYTES:
             raise ValueError(f"unknown element type {self.dtype!r}")
 
     @property
@@ -58,10 +67,112 @@ class TensorType:
 
     @property
     def nbytes(self) -> int:
-        return self.numel * np.dtype(self.dtype).itemsize
+        return self.numel * ELEMENT_BYTES[self.dtype]
 
     def __str__(self) -> str:
         return f"{self.dtype}[{', '.join(map(str, self.shape))}]"
+
+
+# --- storage: how a tensor's elements live on the device ----------------------------
+#
+# A tensor has a logical type (TensorType: shape, dtype) and a Storage: its
+# layout (ROW_MAJOR, or TILE: 32x32 tiles of four 16x16 faces, the last two
+# dims padded to whole tiles), its storage element type (bfloat8_b weights of a
+# float32 matmul...), and its memory config (DRAM or L1, interleaved or
+# sharded over the core grid), as tt-mlir's TensorDesc -> LayoutDesc ->
+# MemoryDesc. Its physical size follows from these; the archive stores weights
+# in exactly this form, so putting them on a chip is a copy.
+
+LAYOUTS = ("row_major", "tile")
+BUFFER_TYPES = ("dram", "l1", "system")        # "system": host memory
+MEMORY_LAYOUTS = ("interleaved", "height_sharded", "width_sharded", "block_sharded")
+TILE = (32, 32)
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    grid: tuple[int, int]     # cores used, (x, y)
+    shape: tuple[int, int]    # elements per shard of the 2-D view (all dims but the last, last)
+
+    def __post_init__(self):
+        object.__setattr__(self, "grid", tuple(int(d) for d in self.grid))
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    buffer_type: str = "system"
+    layout: str = "interleaved"
+    shard: ShardSpec | None = None
+
+    def __post_init__(self):
+        if self.buffer_type not in BUFFER_TYPES or self.layout not in MEMORY_LAYOUTS:
+            raise ValueError(f"bad memory config {self.buffer_type}/{self.layout}")
+        if (self.shard is not None) != (self.layout != "interleaved"):
+            raise ValueError("sharded memory layouts need a shard spec, interleaved ones none")
+
+    def __str__(self) -> str:
+        if self.buffer_type == "system":
+            return "host"
+        if self.shard is None:
+            return f"{self.buffer_type}/{self.layout}"
+        g, s = self.shard.grid, self.shard.shape
+        return f"{self.buffer_type}/{self.layout}[{g[0]}x{g[1]} cores, shard {s[0]}x{s[1]}]"
+
+
+HOST_MEMORY = MemoryConfig()
+
+
+def tile_padded_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape a TILE tensor occupies: rank >= 2, last two dims rounded up to 32."""
+    shape = tuple(shape)
+    if len(shape) < 2:
+        shape = (1,) * (2 - len(shape)) + shape
+    th, tw = TILE
+    return shape[:-2] + (-(-shape[-2] // th) * th, -(-shape[-1] // tw) * tw)
+
+
+@dataclass(frozen=True)
+class Storage:
+    layout: str = "row_major"
+    dtype: str = "float32"
+    memory: MemoryConfig = HOST_MEMORY
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {self.layout!r}")
+        if self.dtype in BLOCK_FLOATS and self.layout != "tile":
+            raise ValueError(f"{self.dtype} exists in TILE layout only")
+        if self.dtype not in BLOCK_FLOATS and self.dtype not in ELEMENT_BYTES:
+            raise ValueError(f"unknown storage element type {self.dtype!r}")
+
+    @property
+    def on_host(self) -> bool:
+        return self.memory.buffer_type == "system"
+
+    def physical_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tile_padded_shape(shape) if self.layout == "tile" else tuple(shape)
+
+    def nbytes(self, shape: tuple[int, ...]) -> int:
+        """Bytes the tensor occupies in this storage (runtime_c/src/program.c computes the same)."""
+        padded = self.physical_shape(shape)
+        numel = int(np.prod(padded, dtype=np.int64))
+        if self.dtype in BLOCK_FLOATS:
+            return numel // (TILE[0] * TILE[1]) * BLOCK_FLOAT_TILE_BYTES[self.dtype]
+        return numel * ELEMENT_BYTES[self.dtype]
+
+    def with_(self, **changes) -> "Storage":
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+    def __str__(self) -> str:
+        return f"{self.layout}:{self.dtype}@{self.memory}"
+
+
+def host_storage(dtype: str) -> Storage:
+    """How a host buffer of a logical type is laid out: dense row-major."""
+    return Storage("row_major", dtype, HOST_MEMORY)
 
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:

@@ -18,7 +18,7 @@ import numpy as np
 from ..compiler import ir
 from ..errors import BuildError
 from ..compiler.ops import OpError
-from ..compiler.types import RUNTIME_DTYPES, TensorType, dtype_code
+from ..compiler.types import LOGICAL_DTYPES, TensorType, dtype_code
 
 # MLIR element type spelling -> the element type ttpack computes in. As in
 # tt-mlir, integers of every width compute as int32 (TTNN's integer type) and
@@ -194,9 +194,9 @@ class Lowerer:
             raise Unsupported("no lowering for this op")
         for r in mop.results:
             t = tensor_type(r.type)
-            if t.dtype not in RUNTIME_DTYPES:
-                raise Unsupported(f"{t.dtype} results are not supported by the CPU runtime yet "
-                                  f"(it computes in {', '.join(RUNTIME_DTYPES)})")
+            if t.dtype not in LOGICAL_DTYPES:
+                raise Unsupported(f"{t.dtype} results are not supported yet "
+                                  f"(ttpack computes in {', '.join(LOGICAL_DTYPES)})")
         if name in _SIGNED_ONLY and any(element_type(v.type) in ("ui32", "ui64") for v in mop.operands):
             raise Unsupported("unsigned 32-bit arithmetic whose result differs from int32's "
                               "(TTNN computes integers as int32)")

@@ -68,8 +68,29 @@ class ArchiveIOError(TTPackError, OSError):
 _ERRORS = {2: ArchiveNotFoundError, 3: ArchiveIOError, 4: InvalidArchiveError,
            5: IncompatibleArchiveError, 6: IntegrityError, 7: UnsupportedError}
 
-# ttp_dtype codes <-> numpy
-_DTYPES = {1: np.dtype(np.float32), 7: np.dtype(np.int32), 13: np.dtype(np.bool_)}
+# ttp_dtype codes <-> numpy. bfloat16 buffers hold the raw 16-bit patterns;
+# with ml_dtypes installed (JAX brings it) they are ml_dtypes.bfloat16 arrays,
+# without it bfloat16 outputs come back as float32 (exactly) and inputs may
+# be float arrays, rounded to bfloat16 to nearest even.
+try:
+    import ml_dtypes as _ml_dtypes
+
+    _BF16 = np.dtype(_ml_dtypes.bfloat16)
+except ImportError:  # the runtime needs numpy only
+    _BF16 = None
+_DTYPES = {1: np.dtype(np.float32), 7: np.dtype(np.int32), 13: np.dtype(np.bool_), 3: _BF16 or np.dtype(np.float32)}
+_BF16_CODE = 3
+
+
+def _bf16_bits(a: np.ndarray) -> np.ndarray:
+    """float -> bfloat16 bit patterns, round to nearest even; NaN -> 0x7FC0 (as tt-metal)."""
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32)
+    bits = ((u + (((u >> 16) & 1) + 0x7FFF)) >> 16).astype(np.uint16)
+    return np.where(np.isnan(a), np.uint16(0x7FC0), bits)
+
+
+def _bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 class _Buffer(ctypes.Structure):
@@ -146,14 +167,15 @@ class TensorSpec:
     name: str
     shape: tuple[int, ...]
     dtype: np.dtype
+    bfloat16: bool = False  # the archive's type; dtype is float32 when ml_dtypes is missing
 
     def __repr__(self) -> str:
-        return f"{self.name}: {self.dtype.name}{list(self.shape)}"
+        return f"{self.name}: {'bfloat16' if self.bfloat16 else self.dtype.name}{list(self.shape)}"
 
 
 def _spec(info: _TensorInfo) -> TensorSpec:
     shape = tuple(info.dims[i] for i in range(info.rank))
-    return TensorSpec(info.name.decode(), shape, _DTYPES[info.dtype])
+    return TensorSpec(info.name.decode(), shape, _DTYPES[info.dtype], info.dtype == _BF16_CODE)
 
 
 class Program:
@@ -188,6 +210,12 @@ class Program:
             if a.shape != spec.shape:
                 raise InvalidInputError(f"input '{spec.name}' must have shape {list(spec.shape)}, "
                                         f"got {list(a.shape)}")
+            if spec.bfloat16:
+                if a.dtype != _BF16 and a.dtype.kind != "f":
+                    raise InvalidInputError(f"input '{spec.name}' must be bfloat16 (or float), got {a.dtype.name}")
+                bits = a.view(np.uint16) if a.dtype == _BF16 else _bf16_bits(a)
+                prepared.append(np.require(bits, np.uint16, ["C", "A"]))
+                continue
             if a.dtype != spec.dtype:
                 # float64 -> float32 and int64 / uint8 -> int32 are what numpy
                 # users mean; crossing kinds (float <-> int <-> bool) never is.
@@ -221,11 +249,12 @@ class Program:
         return {s.name: o for s, o in zip(self.outputs, outs)}
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        outs = [np.empty(s.shape, s.dtype) for s in self.outputs]
+        outs = [np.empty(s.shape, np.uint16 if s.bfloat16 else s.dtype) for s in self.outputs]
         ins = (_Buffer * max(len(arrays), 1))(*[_Buffer(a.ctypes.data, a.nbytes) for a in arrays])
         res = (_Buffer * max(len(outs), 1))(*[_Buffer(o.ctypes.data, o.nbytes) for o in outs])
         _check(_lib.ttp_program_run(self._handle, ins, len(arrays), res, len(outs)), InvalidInputError)
-        return outs
+        return [(o.view(_BF16) if _BF16 is not None else _bf16_to_f32(o)) if s.bfloat16 else o
+                for s, o in zip(self.outputs, outs)]
 
     def __repr__(self) -> str:
         return f"<ttpack.runtime.Program {self.name} on {self.device}: {self.inputs} -> {self.outputs}>"
@@ -251,6 +280,9 @@ class Model:
         self._device = dev  # programs keep the C device alive on their own
         self.device = device
         self.target = _lib.ttp_model_target(handle).decode()
+        # an archive built for a chip runs on the cpu device by emulating the
+        # chip's numerics; it is not run on the chip
+        self.emulated = self.target != device
         self.programs = [_lib.ttp_model_program_name(handle, i).decode()
                          for i in range(_lib.ttp_model_program_count(handle))]
         self._loaded: dict[str, Program] = {}
@@ -297,7 +329,8 @@ class Model:
         return self._main.run(inputs)
 
     def __repr__(self) -> str:
-        return f"<ttpack.runtime.Model target={self.target} programs={self.programs}>"
+        how = f" (emulated on {self.device})" if self.emulated else ""
+        return f"<ttpack.runtime.Model target={self.target}{how} programs={self.programs}>"
 
 
 def load(source: str | os.PathLike | bytes, device: str = "cpu") -> Model:

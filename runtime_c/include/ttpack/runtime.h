@@ -41,7 +41,7 @@ extern "C" {
 
 #define TTP_RUNTIME_VERSION "0.1.0"
 /* Archive format this runtime reads: any minor of this major. */
-#define TTP_FORMAT_MAJOR 1
+#define TTP_FORMAT_MAJOR 2
 #define TTP_FORMAT_MINOR 0
 
 /* ---- status ---------------------------------------------------------- */
@@ -83,6 +83,9 @@ typedef enum ttp_dtype {
   TTP_DTYPE_UINT32 = 11,
   TTP_DTYPE_UINT64 = 12,
   TTP_DTYPE_BOOL = 13, /* one byte, 0 or 1 */
+  /* TTNN's block floats: storage types of device tensors, never of buffers */
+  TTP_DTYPE_BFLOAT8_B = 14,
+  TTP_DTYPE_BFLOAT4_B = 15,
 } ttp_dtype;
 
 TTP_API const char* ttp_dtype_name(int dtype); /* "float32"...; "invalid" */
@@ -110,7 +113,9 @@ TTP_API void ttp_model_free(ttp_model* model);
 TTP_API size_t ttp_model_program_count(const ttp_model* model);
 /* NULL when index is out of range. */
 TTP_API const char* ttp_model_program_name(const ttp_model* model, size_t index);
-/* The device the archive was built for, e.g. "cpu". */
+/* The device the archive was built for: "cpu", or a chip ("n150", "n300",
+   "p150"). The cpu device runs archives built for a chip by emulating the
+   chip's numerics (storage types, math fidelity); it is not the chip. */
 TTP_API const char* ttp_model_target(const ttp_model* model);
 TTP_API void ttp_model_format_version(const ttp_model* model, uint16_t* major, uint16_t* minor);
 /* The archive's msgpack metadata section (borrowed, valid while the model lives). */
@@ -138,10 +143,10 @@ TTP_API const char* ttp_device_name(const ttp_device* device);
 
 typedef struct ttp_program ttp_program;
 
-/* program_name NULL loads the first program; device NULL means "cpu". A
-   device runs archives built for it only: an archive whose target differs
-   from the device name ("cpu" runs target "cpu") gives TTP_UNSUPPORTED, as do
-   ops, dtypes, layouts and buffer types the device lacks. */
+/* program_name NULL loads the first program; device NULL means "cpu". The
+   cpu device runs archives built for any target (a chip's by emulating its
+   numerics); a chip device runs archives built for its chip only, and
+   refuses others with TTP_UNSUPPORTED naming both, as it does ops it lacks. */
 TTP_API ttp_status* ttp_program_load(ttp_model* model, const char* program_name,
                                      ttp_device* device, ttp_program** out_program);
 /* NULL is a no-op. */
@@ -149,7 +154,7 @@ TTP_API void ttp_program_free(ttp_program* program);
 
 typedef struct ttp_tensor_info {
   const char* name;
-  int dtype;            /* ttp_dtype */
+  int dtype;            /* ttp_dtype: float32, bfloat16 (2 bytes, raw bits), int32 or bool */
   uint32_t rank;
   const int64_t* dims;  /* rank entries */
   size_t nbytes;        /* dense row-major size */

@@ -1,6 +1,24 @@
 /* The CPU device: executes a plan's ops in order with the kernels in
- * kernels.c. Everything is allocated in prepare (one arena for all
- * intermediates, reused by liveness), so a run allocates nothing. */
+ * kernels.c, on dense row-major tensors in host memory.
+ *
+ * It runs archives built for any target. A chip's archive is emulated, not
+ * run on a chip: the device computes on a "compute view" of the plan in
+ * which every float tensor is float32 (bfloat16 and block-float values are
+ * exactly representable in float32), integers int32 and predicates bool.
+ *  - Weights stored in a chip's form (tilized, bfloat16, block-float packed)
+ *    are decoded once, at prepare.
+ *  - After an op runs, each output is rounded to what its storage holds:
+ *    bfloat16 to nearest even, bfloat8_b / bfloat4_b by shared-exponent
+ *    blocks of 16 along a row (tensor_codec.c), so the next op reads the
+ *    values a chip's next op would read.
+ *  - matmul, linear and conv2d with a compute config model the matrix
+ *    engine's math fidelity by cutting operands to the bits each phase
+ *    multiplies: A to its top 5 significant bits (hidden + 4), B to its top
+ *    7 (hidden + 6); LoFi = hi(A)hi(B), HiFi2 = A hi(B), HiFi3 = A hi(B) +
+ *    hi(A) lo(B), HiFi4 = A B. Without fp32_dest_acc_en the result leaves a
+ *    bfloat16 destination register (rounded to bfloat16).
+ * Everything is allocated in prepare (one arena for all intermediates,
+ * reused by liveness), so a run allocates nothing. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,50 +27,320 @@
 #include "../device.h"
 #include "../schema_generated.h"
 #include "../status.h"
+#include "../tensor_codec.h"
 #include "kernels.h"
 
 #define ARENA_ALIGN 64
 
+enum quantize { Q_NONE, Q_BF16, Q_BFP8, Q_BFP4 };
+enum cut { CUT_NONE, CUT_HI5, CUT_HI7, CUT_LO7 };
+
+/* One operand transform of an emulated op: dst = cut(src). */
+typedef struct operand_cut {
+  uint32_t src, dst;
+  int cut;
+} operand_cut;
+
+/* How one matrix-engine op is emulated: run `first` (operands cut), then for
+   two-phase fidelities `second` into `partial`, add, activate. */
+typedef struct emulated_op {
+  ttp_op first, second;
+  uint32_t n_cuts;
+  operand_cut cuts[2];   /* activation operands, cut at run time */
+  int two_phase;
+  uint32_t partial;      /* view tensor of the second phase's result */
+  int64_t activation;    /* applied after the sum (two phases only) */
+  int round_bf16;        /* !fp32_dest_acc_en */
+} emulated_op;
+
 typedef struct cpu_executable {
-  const ttp_plan* plan;
-  size_t* offsets;        /* arena offset per tensor (intermediates) */
-  void** data;            /* per-tensor buffer pointers, rebound each run */
+  const ttp_plan* plan;   /* as decoded: bindings and their host storage */
+  ttp_plan view;          /* the compute view: view.tensors/ops are owned */
+  uint8_t* quantize;      /* per view tensor: enum quantize, applied when produced */
+  emulated_op** emulated; /* per op: NULL or how it is emulated */
+  void** owned;           /* buffers owned by the executable (decoded weights, cut weights) */
+  uint32_t n_owned;
+  size_t* offsets;        /* arena offset per view tensor (intermediates, converted inputs) */
+  uint8_t* in_arena;      /* per view tensor: lives in the arena */
+  void** data;            /* per view tensor buffer pointers, rebound each run */
   unsigned char* arena;
   size_t arena_size;
   pthread_mutex_t lock;   /* one run at a time: data[] and the arena are shared */
 } cpu_executable;
+
+static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+
+static int compute_dtype(int logical) { return logical == TTP_DTYPE_BFLOAT16 ? TTP_DTYPE_FLOAT32 : logical; }
+
+static size_t compute_size(int dtype) { return dtype == TTP_DTYPE_BOOL ? 1 : 4; }
+
+static int quantize_of(const ttp_tensor* t) {
+  if (t->dtype != TTP_DTYPE_FLOAT32 && t->dtype != TTP_DTYPE_BFLOAT16) return Q_NONE;
+  switch (t->storage.dtype) {
+    case TTP_DTYPE_BFLOAT16: return Q_BF16;
+    case TTP_DTYPE_BFLOAT8_B: return Q_BFP8;
+    case TTP_DTYPE_BFLOAT4_B: return Q_BFP4;
+    default: return t->dtype == TTP_DTYPE_BFLOAT16 ? Q_BF16 : Q_NONE;
+  }
+}
+
+static void quantize_tensor(const ttp_tensor* t, float* x, int q) {
+  if (t->numel == 0) return;
+  size_t width = t->rank ? (size_t)t->dims[t->rank - 1] : 1;
+  switch (q) {
+    case Q_BF16: ttp_round_bf16_inplace(x, (size_t)t->numel); break;
+    case Q_BFP8: ttp_quantize_block_float_inplace(x, (size_t)t->numel / width, width, 7); break;
+    case Q_BFP4: ttp_quantize_block_float_inplace(x, (size_t)t->numel / width, width, 3); break;
+    default: break;
+  }
+}
+
+static float cut_value(float x, int cut) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  /* sign and exponent, then the top 4 (HI5) or 6 (HI7) of 23 mantissa bits */
+  uint32_t hi = cut == CUT_HI5 ? (u & 0xFFF80000u) : (u & 0xFFFE0000u);
+  float h;
+  memcpy(&h, &hi, sizeof h);
+  return cut == CUT_LO7 ? x - h : h;
+}
+
+static void cut_tensor(const float* src, float* dst, int64_t n, int cut) {
+  for (int64_t i = 0; i < n; i++) dst[i] = cut_value(src[i], cut);
+}
+
+/* ---- preparing the compute view ------------------------------------------------------- */
+
+static void* own(cpu_executable* ex, size_t bytes) {
+  void* p = aligned_alloc(ARENA_ALIGN, align_up(bytes ? bytes : 1));
+  if (p) ex->owned[ex->n_owned++] = p;
+  return p;
+}
+
+/* A weight's bytes in compute form: in place when the stored form is
+   already that, else decoded into a buffer the executable owns. */
+static ttp_status* bind_weight(cpu_executable* ex, const ttp_tensor* stored, ttp_tensor* t) {
+  const ttp_storage* s = &stored->storage;
+  int dense = s->layout == TTP_FB_LAYOUT_ROWMAJOR && s->dtype == t->dtype;
+  if (dense) return NULL; /* t->weight_data already points into the archive */
+  void* buf = own(ex, t->nbytes);
+  if (!buf) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory decoding a %zu-byte weight", t->nbytes);
+  int64_t n = t->numel;
+  const void* src = stored->weight_data;
+  if (s->layout == TTP_FB_LAYOUT_TILE) {
+    if (t->dtype == TTP_DTYPE_FLOAT32) {
+      ttp_decode_tiles_to_f32(src, s->dtype, t->dims, t->rank, buf);
+    } else if (t->dtype == TTP_DTYPE_INT32) {
+      ttp_decode_tiles_to_i32(src, s->dtype, t->dims, t->rank, buf);
+    } else { /* bool held as uint8 tiles: decode through int32, one value at a time */
+      int32_t* tmp = own(ex, (size_t)n * 4);
+      if (!tmp) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory decoding a weight");
+      ttp_decode_tiles_to_i32(src, s->dtype, t->dims, t->rank, tmp);
+      for (int64_t i = 0; i < n; i++) ((uint8_t*)buf)[i] = tmp[i] != 0;
+    }
+  } else {
+    const uint8_t* b = src;
+    for (int64_t i = 0; i < n; i++) {
+      uint16_t u16;
+      uint32_t u32;
+      switch (s->dtype) {
+        case TTP_DTYPE_BFLOAT16:
+          memcpy(&u16, b + 2 * i, 2);
+          ((float*)buf)[i] = ttp_bf16_to_f32(u16);
+          break;
+        case TTP_DTYPE_UINT32:
+        case TTP_DTYPE_INT32:
+          memcpy(&u32, b + 4 * i, 4);
+          memcpy((uint8_t*)buf + 4 * i, &u32, 4);
+          break;
+        case TTP_DTYPE_UINT16:
+          memcpy(&u16, b + 2 * i, 2);
+          ((int32_t*)buf)[i] = u16;
+          break;
+        case TTP_DTYPE_UINT8:
+        case TTP_DTYPE_BOOL:
+          if (t->dtype == TTP_DTYPE_BOOL) ((uint8_t*)buf)[i] = b[i] != 0;
+          else ((int32_t*)buf)[i] = b[i];
+          break;
+        default:
+          return ttp_make_status(TTP_UNSUPPORTED, "the cpu device cannot read %s weights as %s",
+                                 ttp_dtype_name(s->dtype), ttp_dtype_name(t->dtype));
+      }
+    }
+  }
+  t->weight_data = buf;
+  return NULL;
+}
+
+static int64_t attr_int(const ttp_op* op, const char* name, int64_t fallback) {
+  for (int s = 0; s < TTP_MAX_ATTRS && ttp_op_defs[op->code].attrs[s]; s++)
+    if (strcmp(ttp_op_defs[op->code].attrs[s], name) == 0) {
+      const ttp_attr* a = &op->attrs[s];
+      return a->present && a->n_ints == 1 ? a->ints[0] : fallback;
+    }
+  return fallback;
+}
+
+static int attr_slot(const ttp_op* op, const char* name) {
+  for (int s = 0; s < TTP_MAX_ATTRS && ttp_op_defs[op->code].attrs[s]; s++)
+    if (strcmp(ttp_op_defs[op->code].attrs[s], name) == 0) return s;
+  return -1;
+}
+
+static const int64_t no_activation = TTP_ACTIVATION_NONE;
+
+/* A new view tensor shaped like `like`: an arena intermediate, or (weight
+   data given) a weight bound to it. */
+static uint32_t add_tensor(cpu_executable* ex, const ttp_tensor* like, const void* weight_data) {
+  uint32_t t = ex->view.n_tensors++;
+  ttp_tensor* v = &ex->view.tensors[t];
+  *v = *like;
+  v->kind = weight_data ? TTP_TENSOR_WEIGHT : TTP_TENSOR_INTERMEDIATE;
+  v->weight_data = weight_data;
+  ex->quantize[t] = Q_NONE;
+  return t;
+}
+
+/* Operand `index` of op cut to `cut`: a weight is cut once, now; an
+   activation gets an arena tensor cut at run time. */
+static ttp_status* cut_operand(cpu_executable* ex, emulated_op* e, ttp_op* op, uint32_t index, int cut) {
+  uint32_t src = op->inputs[index];
+  const ttp_tensor* t = &ex->view.tensors[src];
+  uint32_t dst;
+  if (t->kind == TTP_TENSOR_WEIGHT) {
+    float* buf = own(ex, t->nbytes);
+    if (!buf) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory emulating math fidelity");
+    cut_tensor(t->weight_data, buf, t->numel, cut);
+    dst = add_tensor(ex, t, buf);
+  } else {
+    dst = add_tensor(ex, t, NULL);
+    e->cuts[e->n_cuts++] = (operand_cut){src, dst, cut};
+  }
+  uint32_t* inputs = own(ex, sizeof(uint32_t) * op->n_inputs);
+  if (!inputs) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory emulating math fidelity");
+  memcpy(inputs, op->inputs, sizeof(uint32_t) * op->n_inputs);
+  inputs[index] = dst;
+  op->inputs = inputs;
+  return NULL;
+}
+
+/* Extra view tensors an emulated op may add: two cut operands per phase,
+   a partial result and a zero bias. */
+#define EMULATION_TENSORS 6
+
+static int is_matrix_engine(int code) {
+  return code == TTP_OP_MATMUL || code == TTP_OP_LINEAR || code == TTP_OP_CONV2D;
+}
+
+static ttp_status* emulate_fidelity(cpu_executable* ex, uint32_t i) {
+  ttp_op* op = &ex->view.ops[i];
+  if (!is_matrix_engine(op->code)) return NULL;
+  int64_t fidelity = attr_int(op, "math_fidelity", -1);
+  int64_t fp32_acc = attr_int(op, "fp32_dest_acc_en", 1);
+  if (fidelity < 0 && fp32_acc) return NULL; /* no compute config: exact float32 (a cpu build) */
+  if (fidelity != -1 && fidelity != TTP_MATH_FIDELITY_LOFI && fidelity != TTP_MATH_FIDELITY_HIFI2 &&
+      fidelity != TTP_MATH_FIDELITY_HIFI3 && fidelity != TTP_MATH_FIDELITY_HIFI4)
+    return ttp_make_status(TTP_INVALID_ARCHIVE, "math_fidelity %lld is not LoFi (0), HiFi2, HiFi3 or HiFi4",
+                           (long long)fidelity);
+  if (ex->view.tensors[op->inputs[0]].dtype != TTP_DTYPE_FLOAT32) return NULL; /* integer matmul: exact */
+  emulated_op* e = calloc(1, sizeof *e);
+  if (!e) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory emulating math fidelity");
+  ex->emulated[i] = e;
+  e->round_bf16 = !fp32_acc;
+  e->first = *op;
+  if (fidelity == TTP_MATH_FIDELITY_LOFI) {
+    TTP_RETURN_IF_ERROR(cut_operand(ex, e, &e->first, 0, CUT_HI5));
+    TTP_RETURN_IF_ERROR(cut_operand(ex, e, &e->first, 1, CUT_HI7));
+  } else if (fidelity == TTP_MATH_FIDELITY_HIFI2) {
+    TTP_RETURN_IF_ERROR(cut_operand(ex, e, &e->first, 1, CUT_HI7));
+  } else if (fidelity == TTP_MATH_FIDELITY_HIFI3) {
+    e->two_phase = 1;
+    int act_slot = attr_slot(op, "activation");
+    e->activation = act_slot >= 0 ? op->attrs[act_slot].ints[0] : TTP_ACTIVATION_NONE;
+    e->second = *op;
+    TTP_RETURN_IF_ERROR(cut_operand(ex, e, &e->first, 1, CUT_HI7));
+    TTP_RETURN_IF_ERROR(cut_operand(ex, e, &e->second, 0, CUT_HI5));
+    TTP_RETURN_IF_ERROR(cut_operand(ex, e, &e->second, 1, CUT_LO7));
+    if (act_slot >= 0) { /* activate once, after both phases are summed */
+      e->first.attrs[act_slot].ints = &no_activation;
+      e->second.attrs[act_slot].ints = &no_activation;
+    }
+    const ttp_tensor* out = &ex->view.tensors[op->outputs[0]];
+    e->partial = add_tensor(ex, out, NULL);
+    uint32_t* outputs = own(ex, sizeof(uint32_t));
+    if (!outputs) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory emulating math fidelity");
+    outputs[0] = e->partial;
+    e->second.outputs = outputs;
+    if (op->n_inputs == 3) { /* the bias is added once: phase two gets zeros */
+      const ttp_tensor* bias = &ex->view.tensors[op->inputs[2]];
+      float* zeros = own(ex, bias->nbytes);
+      uint32_t* inputs = own(ex, sizeof(uint32_t) * 3);
+      if (!zeros || !inputs) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory emulating math fidelity");
+      memset(zeros, 0, bias->nbytes);
+      memcpy(inputs, e->second.inputs, sizeof(uint32_t) * 3);
+      inputs[2] = add_tensor(ex, bias, zeros);
+      e->second.inputs = inputs;
+    }
+  }
+  return NULL;
+}
+
+/* ---- memory ------------------------------------------------------------------------------ */
 
 typedef struct block {
   size_t offset, size;
   uint32_t tensor;
 } block;
 
-static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
-
-/* First-fit placement of intermediates by lifetime: a tensor's block is
-   freed after its last reader runs, so later tensors can reuse it. A
-   build-time memory plan in the archive will replace this. */
+/* First-fit placement of arena tensors by lifetime: a tensor's block is
+   freed after its last reader runs, so later tensors can reuse it. Converted
+   inputs are born before the first op; an op's outputs and the scratch its
+   emulation uses are born when it runs. */
 static ttp_status* plan_memory(cpu_executable* ex) {
-  const ttp_plan* p = ex->plan;
-  uint32_t* last_use = calloc(p->n_tensors ? p->n_tensors : 1, sizeof *last_use);
-  block* live = calloc(p->n_tensors ? p->n_tensors : 1, sizeof *live);
-  if (!last_use || !live) {
+  const ttp_plan* p = &ex->view;
+  uint32_t n = p->n_tensors ? p->n_tensors : 1;
+  uint32_t* last_use = calloc(n, sizeof *last_use);
+  uint32_t* birth = malloc(n * sizeof *birth);
+  block* live = calloc(n, sizeof *live);
+  if (!last_use || !birth || !live) {
     free(last_use);
+    free(birth);
     free(live);
     return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory planning memory");
   }
-  /* An output nobody reads dies right after the op that writes it. */
+  /* steps: 0 = before the first op, i + 1 = op i */
+  for (uint32_t t = 0; t < p->n_tensors; t++) birth[t] = UINT32_MAX;
+  for (uint32_t t = 0; t < p->n_tensors; t++)
+    if (ex->in_arena[t] && p->tensors[t].kind == TTP_TENSOR_INPUT) birth[t] = last_use[t] = 0;
   for (uint32_t i = 0; i < p->n_ops; i++) {
-    for (uint32_t k = 0; k < p->ops[i].n_outputs; k++) last_use[p->ops[i].outputs[k]] = i;
-    for (uint32_t k = 0; k < p->ops[i].n_inputs; k++) last_use[p->ops[i].inputs[k]] = i;
+    const ttp_op* ops[2] = {&p->ops[i], NULL};
+    const emulated_op* e = ex->emulated[i];
+    if (e) {
+      ops[0] = &e->first;
+      ops[1] = e->two_phase ? &e->second : NULL;
+    }
+    for (int k = 0; k < 2 && ops[k]; k++) {
+      for (uint32_t j = 0; j < ops[k]->n_outputs; j++) {
+        uint32_t t = ops[k]->outputs[j];
+        if (birth[t] == UINT32_MAX) birth[t] = i + 1;
+        last_use[t] = i + 1;
+      }
+      for (uint32_t j = 0; j < ops[k]->n_inputs; j++) {
+        uint32_t t = ops[k]->inputs[j];
+        if (birth[t] == UINT32_MAX) birth[t] = i + 1; /* a cut operand */
+        last_use[t] = i + 1;
+      }
+    }
+    /* an emulated op's cuts read the original operands at this step too */
+    for (uint32_t j = 0; j < p->ops[i].n_inputs; j++) last_use[p->ops[i].inputs[j]] = i + 1;
+    for (uint32_t j = 0; j < p->ops[i].n_outputs; j++) last_use[p->ops[i].outputs[j]] = i + 1;
   }
   for (uint32_t i = 0; i < p->n_outputs; i++) last_use[p->outputs[i].tensor] = UINT32_MAX;
 
   size_t n_live = 0, high = 0;
-  for (uint32_t i = 0; i < p->n_ops; i++) {
-    const ttp_op* op = &p->ops[i];
-    for (uint32_t k = 0; k < op->n_outputs; k++) {
-      uint32_t t = op->outputs[k];
+  for (uint32_t step = 0; step <= p->n_ops; step++) {
+    for (uint32_t t = 0; t < p->n_tensors; t++) {
+      if (!ex->in_arena[t] || birth[t] != step) continue;
       size_t need = align_up(p->tensors[t].nbytes ? p->tensors[t].nbytes : 1);
       size_t at = 0, j = 0;
       for (; j < n_live; j++) { /* live is sorted by offset */
@@ -67,10 +355,11 @@ static ttp_status* plan_memory(cpu_executable* ex) {
     }
     size_t w = 0;
     for (size_t j = 0; j < n_live; j++)
-      if (last_use[live[j].tensor] != i) live[w++] = live[j];
+      if (last_use[live[j].tensor] != step) live[w++] = live[j];
     n_live = w;
   }
   free(last_use);
+  free(birth);
   free(live);
   ex->arena_size = high;
   return NULL;
@@ -80,51 +369,19 @@ static void cpu_release(void* handle) {
   cpu_executable* ex = handle;
   if (!ex) return;
   pthread_mutex_destroy(&ex->lock);
+  if (ex->emulated)
+    for (uint32_t i = 0; i < ex->plan->n_ops; i++) free(ex->emulated[i]);
+  for (uint32_t i = 0; i < ex->n_owned; i++) free(ex->owned[i]);
+  free(ex->owned);
+  free(ex->emulated);
+  free(ex->view.tensors);
+  free(ex->view.ops);
+  free(ex->quantize);
   free(ex->arena);
   free(ex->offsets);
+  free(ex->in_arena);
   free(ex->data);
   free(ex);
-}
-
-/* "tensor 3", or "tensor 3 (input 'x')" when the signature names it. */
-static void describe_tensor(const ttp_plan* plan, uint32_t t, char* buf, size_t size) {
-  const char* role = NULL;
-  const char* name = NULL;
-  for (uint32_t i = 0; i < plan->n_inputs && !name; i++)
-    if (plan->inputs[i].tensor == t) {
-      role = "input";
-      name = plan->inputs[i].name;
-    }
-  for (uint32_t i = 0; i < plan->n_outputs && !name; i++)
-    if (plan->outputs[i].tensor == t) {
-      role = "output";
-      name = plan->outputs[i].name;
-    }
-  if (name) snprintf(buf, size, "tensor %u (%s '%s')", t, role, name);
-  else snprintf(buf, size, "tensor %u", t);
-}
-
-/* The CPU computes on dense row-major tensors in host memory. */
-static ttp_status* check_placement(const ttp_plan* plan) {
-  char what[160];
-  for (uint32_t t = 0; t < plan->n_tensors; t++) {
-    const ttp_tensor* tensor = &plan->tensors[t];
-    if (tensor->layout != TTP_FB_LAYOUT_ROWMAJOR) {
-      describe_tensor(plan, t, what, sizeof what);
-      return ttp_make_status(TTP_UNSUPPORTED,
-                             "program '%s' %s has layout %s (%d); the cpu device computes on RowMajor "
-                             "tensors only: rebuild the archive with target='cpu'",
-                             plan->name, what, ttp_layout_name(tensor->layout), tensor->layout);
-    }
-    if (tensor->buffer_type != TTP_FB_BUFFERTYPE_DRAM && tensor->buffer_type != TTP_FB_BUFFERTYPE_SYSTEMMEMORY) {
-      describe_tensor(plan, t, what, sizeof what);
-      return ttp_make_status(TTP_UNSUPPORTED,
-                             "program '%s' %s has buffer type %s (%d); the cpu device holds tensors in "
-                             "DRAM or SystemMemory only: rebuild the archive with target='cpu'",
-                             plan->name, what, ttp_buffer_type_name(tensor->buffer_type), tensor->buffer_type);
-    }
-  }
-  return NULL;
 }
 
 static ttp_status* cpu_open(const ttp_device_options* options, void** state) {
@@ -137,36 +394,82 @@ static ttp_status* cpu_open(const ttp_device_options* options, void** state) {
 
 static void cpu_close(void* state) { (void)state; }
 
-static ttp_status* cpu_prepare(void* state, const ttp_plan* plan, void** out) {
-  (void)state;
-  *out = NULL;
-  TTP_RETURN_IF_ERROR(check_placement(plan));
+static ttp_status* build_view(cpu_executable* ex) {
+  const ttp_plan* plan = ex->plan;
+  ttp_plan* v = &ex->view;
+  *v = *plan;
+  /* every op may add EMULATION_TENSORS tensors and owned buffers */
+  size_t cap = (size_t)plan->n_tensors + (size_t)EMULATION_TENSORS * plan->n_ops + 1;
+  size_t owned_cap = (size_t)plan->n_tensors * 2 + (size_t)plan->n_ops * 12 + 1;
+  v->tensors = calloc(cap, sizeof *v->tensors);
+  v->ops = calloc(plan->n_ops ? plan->n_ops : 1, sizeof *v->ops);
+  ex->quantize = calloc(cap, 1);
+  ex->emulated = calloc(plan->n_ops ? plan->n_ops : 1, sizeof *ex->emulated);
+  ex->owned = calloc(owned_cap, sizeof *ex->owned);
+  if (!v->tensors || !v->ops || !ex->quantize || !ex->emulated || !ex->owned)
+    return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory preparing program '%s'", plan->name);
+  for (uint32_t t = 0; t < plan->n_tensors; t++) {
+    ttp_tensor* c = &v->tensors[t];
+    *c = plan->tensors[t];
+    c->dtype = compute_dtype(c->dtype);
+    c->nbytes = (size_t)c->numel * compute_size(c->dtype);
+    ex->quantize[t] = (uint8_t)quantize_of(&plan->tensors[t]);
+    if (c->kind == TTP_TENSOR_WEIGHT) TTP_RETURN_IF_ERROR(bind_weight(ex, &plan->tensors[t], c));
+  }
+  memcpy(v->ops, plan->ops, sizeof *v->ops * plan->n_ops);
   for (uint32_t i = 0; i < plan->n_ops; i++) {
-    const ttp_op* op = &plan->ops[i];
+    const ttp_op* op = &v->ops[i];
     const ttp_cpu_kernel* k = &ttp_cpu_kernels[op->code];
     if (!k->check || !k->run)
       return ttp_make_status(TTP_UNSUPPORTED,
                              "program '%s' operation %u: op %s has no CPU kernel in this runtime (%s); "
                              "upgrade ttpack", plan->name, i, ttp_op_defs[op->code].name, TTP_RUNTIME_VERSION);
-    ttp_status* st = k->check(plan, op);
+    /* typecast to or from bfloat16 is a float32 copy in the view: its output rounds as it is stored */
+    if (op->code == TTP_OP_TYPECAST && v->tensors[op->inputs[0]].dtype == v->tensors[op->outputs[0]].dtype)
+      v->ops[i].code = TTP_OP_TO_LAYOUT;
+    else if (op->code == TTP_OP_TYPECAST) {
+      static const int64_t f32_code = TTP_DTYPE_FLOAT32;
+      if (v->ops[i].attrs[TTP_ATTR_TYPECAST_DTYPE].present && v->ops[i].attrs[TTP_ATTR_TYPECAST_DTYPE].n_ints == 1 &&
+          v->ops[i].attrs[TTP_ATTR_TYPECAST_DTYPE].ints[0] == TTP_DTYPE_BFLOAT16)
+        v->ops[i].attrs[TTP_ATTR_TYPECAST_DTYPE].ints = &f32_code;
+    }
+    ttp_status* st = ttp_cpu_kernels[v->ops[i].code].check(v, &v->ops[i]);
     if (st) return ttp_annotate(st, "program '%s' operation %u", plan->name, i);
   }
-  cpu_executable* ex = calloc(1, sizeof *ex);
-  size_t n = plan->n_tensors ? plan->n_tensors : 1;
-  if (ex) {
-    ex->plan = plan;
-    ex->offsets = calloc(n, sizeof *ex->offsets);
-    ex->data = calloc(n, sizeof *ex->data);
+  for (uint32_t i = 0; i < plan->n_ops; i++) {
+    ttp_status* st = emulate_fidelity(ex, i);
+    if (st) return ttp_annotate(st, "program '%s' operation %u", plan->name, i);
   }
-  if (!ex || !ex->offsets || !ex->data || pthread_mutex_init(&ex->lock, NULL) != 0) {
-    if (ex) {
-      free(ex->offsets);
-      free(ex->data);
-      free(ex);
-    }
+  return NULL;
+}
+
+static ttp_status* cpu_prepare(void* state, const ttp_plan* plan, void** out) {
+  (void)state;
+  *out = NULL;
+  cpu_executable* ex = calloc(1, sizeof *ex);
+  if (!ex || pthread_mutex_init(&ex->lock, NULL) != 0) {
+    free(ex);
     return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory preparing program '%s'", plan->name);
   }
-  ttp_status* st = plan_memory(ex);
+  ex->plan = plan;
+  ttp_status* st = build_view(ex);
+  size_t n = ex->view.n_tensors ? ex->view.n_tensors : 1;
+  if (!st) {
+    ex->offsets = calloc(n, sizeof *ex->offsets);
+    ex->in_arena = calloc(n, 1);
+    ex->data = calloc(n, sizeof *ex->data);
+    if (!ex->offsets || !ex->in_arena || !ex->data)
+      st = ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory preparing program '%s'", plan->name);
+  }
+  if (!st) {
+    for (uint32_t t = 0; t < ex->view.n_tensors; t++) {
+      const ttp_tensor* c = &ex->view.tensors[t];
+      /* inputs the caller passes in another form (bfloat16 bits) are converted into the arena */
+      ex->in_arena[t] = c->kind == TTP_TENSOR_INTERMEDIATE ||
+                        (c->kind == TTP_TENSOR_INPUT && t < plan->n_tensors && plan->tensors[t].dtype != c->dtype);
+    }
+    st = plan_memory(ex);
+  }
   if (!st && ex->arena_size) {
     ex->arena = aligned_alloc(ARENA_ALIGN, ex->arena_size);
     if (!ex->arena)
@@ -177,35 +480,79 @@ static ttp_status* cpu_prepare(void* state, const ttp_plan* plan, void** out) {
     cpu_release(ex);
     return st;
   }
-  for (uint32_t t = 0; t < plan->n_tensors; t++) {
-    const ttp_tensor* tensor = &plan->tensors[t];
-    if (tensor->kind == TTP_TENSOR_WEIGHT) ex->data[t] = (void*)tensor->weight_data;
-    else if (tensor->kind == TTP_TENSOR_INTERMEDIATE) ex->data[t] = ex->arena + ex->offsets[t];
+  for (uint32_t t = 0; t < ex->view.n_tensors; t++) {
+    const ttp_tensor* c = &ex->view.tensors[t];
+    if (ex->in_arena[t]) ex->data[t] = ex->arena + ex->offsets[t];
+    else if (c->kind == TTP_TENSOR_WEIGHT) ex->data[t] = (void*)c->weight_data;
   }
   *out = ex;
   return NULL;
 }
 
+static void run_emulated(cpu_executable* ex, const emulated_op* e) {
+  const ttp_plan* v = &ex->view;
+  for (uint32_t k = 0; k < e->n_cuts; k++)
+    cut_tensor(ex->data[e->cuts[k].src], ex->data[e->cuts[k].dst], v->tensors[e->cuts[k].src].numel, e->cuts[k].cut);
+  ttp_cpu_kernels[e->first.code].run(v, &e->first, ex->data);
+  const ttp_tensor* out = &v->tensors[e->first.outputs[0]];
+  float* y = ex->data[e->first.outputs[0]];
+  if (e->two_phase) {
+    ttp_cpu_kernels[e->second.code].run(v, &e->second, ex->data);
+    const float* partial = ex->data[e->partial];
+    for (int64_t j = 0; j < out->numel; j++) y[j] += partial[j];
+    if (e->round_bf16) ttp_round_bf16_inplace(y, (size_t)out->numel);
+    ttp_cpu_activate(y, out->numel, e->activation);
+  } else if (e->round_bf16) {
+    ttp_round_bf16_inplace(y, (size_t)out->numel);
+  }
+}
+
 static ttp_status* cpu_execute(void* handle, const ttp_buffer* inputs, const ttp_buffer* outputs) {
   cpu_executable* ex = handle;
   const ttp_plan* p = ex->plan;
+  const ttp_plan* v = &ex->view;
   pthread_mutex_lock(&ex->lock);
-  for (uint32_t i = 0; i < p->n_inputs; i++) ex->data[p->inputs[i].tensor] = inputs[i].data;
-  for (uint32_t i = 0; i < p->n_ops; i++) {
-    const ttp_op* op = &p->ops[i];
-    ttp_cpu_kernels[op->code].run(p, op, ex->data);
+  for (uint32_t i = 0; i < p->n_inputs; i++) {
+    uint32_t t = p->inputs[i].tensor;
+    if (!ex->in_arena[t]) {
+      ex->data[t] = inputs[i].data;
+      continue;
+    }
+    const uint8_t* bits = inputs[i].data; /* bfloat16 */
+    float* x = ex->data[t];
+    for (int64_t j = 0; j < v->tensors[t].numel; j++) {
+      uint16_t b;
+      memcpy(&b, bits + 2 * j, 2);
+      x[j] = ttp_bf16_to_f32(b);
+    }
+  }
+  for (uint32_t i = 0; i < v->n_ops; i++) {
+    const ttp_op* op = &v->ops[i];
+    if (ex->emulated[i]) run_emulated(ex, ex->emulated[i]);
+    else ttp_cpu_kernels[op->code].run(v, op, ex->data);
+    for (uint32_t k = 0; k < op->n_outputs; k++) {
+      uint32_t t = op->outputs[k];
+      if (ex->quantize[t]) quantize_tensor(&v->tensors[t], ex->data[t], ex->quantize[t]);
+    }
   }
   for (uint32_t i = 0; i < p->n_outputs; i++) {
-    const ttp_tensor* t = &p->tensors[p->outputs[i].tensor];
-    if (t->nbytes) memcpy(outputs[i].data, ex->data[p->outputs[i].tensor], t->nbytes);
+    uint32_t t = p->outputs[i].tensor;
+    const ttp_tensor* host = &p->tensors[t];
+    if (!host->nbytes) continue;
+    if (host->dtype == TTP_DTYPE_BFLOAT16) {
+      const float* x = ex->data[t];
+      uint8_t* bits = outputs[i].data;
+      for (int64_t j = 0; j < host->numel; j++) {
+        uint16_t b = ttp_f32_to_bf16(x[j]);
+        memcpy(bits + 2 * j, &b, 2);
+      }
+    } else {
+      memcpy(outputs[i].data, ex->data[t], host->nbytes);
+    }
   }
   pthread_mutex_unlock(&ex->lock);
   return NULL;
 }
 
-const ttp_device_backend ttp_cpu_backend = {"cpu", cpu_open, cpu_close, cpu_prepare, cpu_execute, cpu_release};
-
-const ttp_device_backend* ttp_find_device(const char* name) {
-  if (strcmp(name, ttp_cpu_backend.name) == 0) return &ttp_cpu_backend;
-  return NULL;
-}
+const ttp_device_backend ttp_cpu_backend = {"cpu", true, cpu_open, cpu_close, cpu_prepare, cpu_execute,
+                                             cpu_release};

@@ -824,6 +824,17 @@ static void run_reshape(const ttp_plan* plan, const ttp_op* op, void* const* dat
   if (OUT(0)->nbytes && out != in) memcpy(out, in, OUT(0)->nbytes);
 }
 
+/* to_layout and to_memory_config: the device computes on dense row-major
+   tensors, so a change of layout, storage type or memory config is a copy
+   here; what a lossy storage type does to the values the CPU device applies
+   to every tensor it produces (cpu_device.c). */
+static ttp_status* check_storage_copy(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(plan, op, 1, 1));
+  TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, IN(0)->dtype));
+  return check_out_dims(plan, op, IN(0)->dims, (int)IN(0)->rank);
+}
+
 static ttp_status* check_permute(const ttp_plan* plan, const ttp_op* op) {
   TTP_RETURN_IF_ERROR(check_arity(plan, op, 1, 1));
   TTP_RETURN_IF_ERROR(check_input_dtype(plan, op, 0));
@@ -1211,7 +1222,7 @@ static inline float gelu_tanh(float x) {
 /* np.maximum(x, 0) keeps NaN and gives +0 for -0; np.clip(x, 0, 6) keeps NaN and -0. */
 static inline float relu6(float x) { return x < 0 ? 0.0f : x > 6 ? 6.0f : x; }
 
-static void activate_f32(float* y, int64_t n, int64_t code) {
+void ttp_cpu_activate(float* y, int64_t n, int64_t code) {
   switch (code) {
     case ACT_RELU:
       for (int64_t i = 0; i < n; i++) y[i] = f32_max(y[i], 0.0f);
@@ -1584,7 +1595,7 @@ static void run_linear(const ttp_plan* plan, const ttp_op* op, void* const* data
       for (int64_t i = 0; i < mc; i++) a[i] = x + (i0 + i) * K + k0;
       gemm_block(mc, N, kc, a, w + k0 * N, N, yb, N);
     }
-    activate_f32(yb, mc * N, act);
+    ttp_cpu_activate(yb, mc * N, act);
   }
 }
 
@@ -1717,7 +1728,7 @@ static void conv2d_depthwise(const window2d* g, const float* x, const float* w, 
         }
       }
     }
-    activate_f32(yp, O, act);
+    ttp_cpu_activate(yp, O, act);
   }
 }
 
@@ -1761,7 +1772,7 @@ static void conv2d_gemm(const window2d* g, const float* x, const float* w, const
         }
       }
     }
-    activate_f32(yb, mc * O, act);
+    ttp_cpu_activate(yb, mc * O, act);
   }
 }
 
@@ -1779,7 +1790,7 @@ static void run_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* data
   if (cg == 0) { /* no input channels: x and w are empty, y = act(b) */
     for (int64_t p = 0; p < out->numel / O; p++) {
       memcpy(y + p * O, bias, (size_t)O * sizeof(float));
-      activate_f32(y + p * O, O, act);
+      ttp_cpu_activate(y + p * O, O, act);
     }
   } else if (cg == 1 && groups == g.C) {
     conv2d_depthwise(&g, x, w, bias, y, O, act);
@@ -2222,4 +2233,6 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_ARGMIN] = {check_arg, run_arg},
     [TTP_OP_CUMSUM] = {check_cumsum, run_cumsum},
     [TTP_OP_ERFC] = UNARY,
+    [TTP_OP_TO_LAYOUT] = {check_storage_copy, run_reshape},
+    [TTP_OP_TO_MEMORY_CONFIG] = {check_storage_copy, run_reshape},
 };

@@ -26,4 +26,7 @@ typedef struct ttp_cpu_kernel {
 /* Indexed by enum ttp_op_code; every entry is non-NULL. */
 extern const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT];
 
+/* The activation of linear and conv2d (TTP_ACTIVATION_*) applied in place. */
+void ttp_cpu_activate(float* y, int64_t n, int64_t code);
+
 #endif /* TTP_CPU_KERNELS_H_ */

@@ -32,15 +32,287 @@ class Layout(object):
 
 
 class BufferType(object):
-    DRAM = 0
-    L1 = 1
-    SystemMemory = 2
+    SystemMemory = 0
+    DRAM = 1
+    L1 = 2
+
+
+class MemoryLayout(object):
+    Interleaved = 0
+    HeightSharded = 1
+    WidthSharded = 2
+    BlockSharded = 3
 
 
 class TensorKind(object):
     Intermediate = 0
     Input = 1
     Weight = 2
+
+
+class ShardSpec(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = ShardSpec()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsShardSpec(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def ShardSpecBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x54\x54\x50\x4B", size_prefixed=size_prefixed)
+
+    # ShardSpec
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # ShardSpec
+    def Grid(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return 0
+
+    # ShardSpec
+    def GridAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint32Flags, o)
+        return 0
+
+    # ShardSpec
+    def GridLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # ShardSpec
+    def GridIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        return o == 0
+
+    # ShardSpec
+    def Shape(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 8))
+        return 0
+
+    # ShardSpec
+    def ShapeAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int64Flags, o)
+        return 0
+
+    # ShardSpec
+    def ShapeLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # ShardSpec
+    def ShapeIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        return o == 0
+
+def ShardSpecStart(builder):
+    builder.StartObject(2)
+
+def ShardSpecAddGrid(builder, grid):
+    builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(grid), 0)
+
+def ShardSpecStartGridVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def ShardSpecAddShape(builder, shape):
+    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(shape), 0)
+
+def ShardSpecStartShapeVector(builder, numElems):
+    return builder.StartVector(8, numElems, 8)
+
+def ShardSpecEnd(builder):
+    return builder.EndObject()
+
+
+
+class MemoryConfig(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = MemoryConfig()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsMemoryConfig(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def MemoryConfigBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x54\x54\x50\x4B", size_prefixed=size_prefixed)
+
+    # MemoryConfig
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # MemoryConfig
+    def BufferType(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+    # MemoryConfig
+    def Layout(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+    # MemoryConfig
+    def Shard(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            obj = ShardSpec()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+def MemoryConfigStart(builder):
+    builder.StartObject(3)
+
+def MemoryConfigAddBufferType(builder, bufferType):
+    builder.PrependUint8Slot(0, bufferType, 0)
+
+def MemoryConfigAddLayout(builder, layout):
+    builder.PrependUint8Slot(1, layout, 0)
+
+def MemoryConfigAddShard(builder, shard):
+    builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(shard), 0)
+
+def MemoryConfigEnd(builder):
+    return builder.EndObject()
+
+
+
+class Storage(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = Storage()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsStorage(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def StorageBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x54\x54\x50\x4B", size_prefixed=size_prefixed)
+
+    # Storage
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # Storage
+    def Layout(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+    # Storage
+    def Dtype(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+    # Storage
+    def Tile(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return 0
+
+    # Storage
+    def TileAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint32Flags, o)
+        return 0
+
+    # Storage
+    def TileLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Storage
+    def TileIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        return o == 0
+
+    # Storage
+    def Memory(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            obj = MemoryConfig()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # Storage
+    def Size(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def StorageStart(builder):
+    builder.StartObject(5)
+
+def StorageAddLayout(builder, layout):
+    builder.PrependUint8Slot(0, layout, 0)
+
+def StorageAddDtype(builder, dtype):
+    builder.PrependUint8Slot(1, dtype, 0)
+
+def StorageAddTile(builder, tile):
+    builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(tile), 0)
+
+def StorageStartTileVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def StorageAddMemory(builder, memory):
+    builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(memory), 0)
+
+def StorageAddSize(builder, size):
+    builder.PrependUint64Slot(4, size, 0)
+
+def StorageEnd(builder):
+    return builder.EndObject()
+
 
 
 class TensorDesc(object):
@@ -114,21 +386,17 @@ class TensorDesc(object):
         return 0
 
     # TensorDesc
-    def Layout(self):
+    def Storage(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         if o != 0:
-            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
-        return 0
-
-    # TensorDesc
-    def BufferType(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
-        if o != 0:
-            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
-        return 0
+            x = self._tab.Indirect(o + self._tab.Pos)
+            obj = Storage()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
 
 def TensorDescStart(builder):
-    builder.StartObject(6)
+    builder.StartObject(5)
 
 def TensorDescAddShape(builder, shape):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(shape), 0)
@@ -145,11 +413,8 @@ def TensorDescAddKind(builder, kind):
 def TensorDescAddWeight(builder, weight):
     builder.PrependUint32Slot(3, weight, 0)
 
-def TensorDescAddLayout(builder, layout):
-    builder.PrependUint8Slot(4, layout, 0)
-
-def TensorDescAddBufferType(builder, bufferType):
-    builder.PrependUint8Slot(5, bufferType, 0)
+def TensorDescAddStorage(builder, storage):
+    builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(storage), 0)
 
 def TensorDescEnd(builder):
     return builder.EndObject()
@@ -742,28 +1007,38 @@ class Weight(object):
         return o == 0
 
     # Weight
-    def Segment(self):
+    def Storage(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            obj = Storage()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # Weight
+    def Segment(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         if o != 0:
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
     # Weight
     def Offset(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         if o != 0:
             return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
         return 0
 
     # Weight
     def Size(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
         if o != 0:
             return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
         return 0
 
 def WeightStart(builder):
-    builder.StartObject(6)
+    builder.StartObject(7)
 
 def WeightAddName(builder, name):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -777,16 +1052,122 @@ def WeightAddShape(builder, shape):
 def WeightStartShapeVector(builder, numElems):
     return builder.StartVector(8, numElems, 8)
 
+def WeightAddStorage(builder, storage):
+    builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(storage), 0)
+
 def WeightAddSegment(builder, segment):
-    builder.PrependUint32Slot(3, segment, 0)
+    builder.PrependUint32Slot(4, segment, 0)
 
 def WeightAddOffset(builder, offset):
-    builder.PrependUint64Slot(4, offset, 0)
+    builder.PrependUint64Slot(5, offset, 0)
 
 def WeightAddSize(builder, size):
-    builder.PrependUint64Slot(5, size, 0)
+    builder.PrependUint64Slot(6, size, 0)
 
 def WeightEnd(builder):
+    return builder.EndObject()
+
+
+
+class ChipDesc(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = ChipDesc()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsChipDesc(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def ChipDescBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x54\x54\x50\x4B", size_prefixed=size_prefixed)
+
+    # ChipDesc
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # ChipDesc
+    def Name(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # ChipDesc
+    def Arch(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # ChipDesc
+    def Grid(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return 0
+
+    # ChipDesc
+    def GridAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint32Flags, o)
+        return 0
+
+    # ChipDesc
+    def GridLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # ChipDesc
+    def GridIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        return o == 0
+
+    # ChipDesc
+    def L1BytesPerCore(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # ChipDesc
+    def DramBytes(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def ChipDescStart(builder):
+    builder.StartObject(5)
+
+def ChipDescAddName(builder, name):
+    builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
+
+def ChipDescAddArch(builder, arch):
+    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(arch), 0)
+
+def ChipDescAddGrid(builder, grid):
+    builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(grid), 0)
+
+def ChipDescStartGridVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def ChipDescAddL1BytesPerCore(builder, l1BytesPerCore):
+    builder.PrependUint64Slot(3, l1BytesPerCore, 0)
+
+def ChipDescAddDramBytes(builder, dramBytes):
+    builder.PrependUint64Slot(4, dramBytes, 0)
+
+def ChipDescEnd(builder):
     return builder.EndObject()
 
 
@@ -821,8 +1202,18 @@ class Archive(object):
         return None
 
     # Archive
-    def Programs(self, j):
+    def Chip(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            obj = ChipDesc()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # Archive
+    def Programs(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
@@ -834,19 +1225,19 @@ class Archive(object):
 
     # Archive
     def ProgramsLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Archive
     def ProgramsIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
         return o == 0
 
     # Archive
     def Weights(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
@@ -858,19 +1249,19 @@ class Archive(object):
 
     # Archive
     def WeightsLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Archive
     def WeightsIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         return o == 0
 
     # Archive
     def Segments(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
@@ -882,19 +1273,19 @@ class Archive(object):
 
     # Archive
     def SegmentsLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Archive
     def SegmentsIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         return o == 0
 
     # Archive
     def RequiredFeatures(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         if o != 0:
             a = self._tab.Vector(o)
             return self._tab.String(a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
@@ -902,42 +1293,45 @@ class Archive(object):
 
     # Archive
     def RequiredFeaturesLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Archive
     def RequiredFeaturesIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         return o == 0
 
 def ArchiveStart(builder):
-    builder.StartObject(5)
+    builder.StartObject(6)
 
 def ArchiveAddTarget(builder, target):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(target), 0)
 
+def ArchiveAddChip(builder, chip):
+    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(chip), 0)
+
 def ArchiveAddPrograms(builder, programs):
-    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(programs), 0)
+    builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(programs), 0)
 
 def ArchiveStartProgramsVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def ArchiveAddWeights(builder, weights):
-    builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(weights), 0)
+    builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(weights), 0)
 
 def ArchiveStartWeightsVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def ArchiveAddSegments(builder, segments):
-    builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(segments), 0)
+    builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(segments), 0)
 
 def ArchiveStartSegmentsVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def ArchiveAddRequiredFeatures(builder, requiredFeatures):
-    builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(requiredFeatures), 0)
+    builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(requiredFeatures), 0)
 
 def ArchiveStartRequiredFeaturesVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
