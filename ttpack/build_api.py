@@ -42,6 +42,17 @@ def _framework(obj) -> str:
                      f"or a torch.nn.Module")
 
 
+def write_ir(folder, name: str, stablehlo_text: str, program, archive: bytes) -> list[Path]:
+    """{name}.stablehlo.mlir, {name}.ttnn.txt and {name}.ttpack in folder."""
+    from .archive.writer import write_atomic
+
+    folder = Path(folder)
+    files = [(folder / f"{name}.stablehlo.mlir", stablehlo_text.encode()),
+             (folder / f"{name}.ttnn.txt", (str(program) + "\n").encode()),
+             (folder / f"{name}.ttpack", archive)]
+    return [write_atomic(path, content) for path, content in files]
+
+
 # Below this Pearson correlation a chip build's numerics are reported as a
 # warning: bfloat16 activations keep ~0.9999, bfloat8_b weights ~0.999,
 # bfloat4_b weights and LoFi can fall towards 0.99 on deep models.
@@ -73,7 +84,13 @@ def _chip_accuracy(data: bytes, spec: "BuildSpec", chip: str, say) -> dict | Non
 
 
 def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
-          name="main", progress: Callable[[str], None] | None = None) -> Path:
+          name="main", progress: Callable[[str], None] | None = None, accuracy: bool = True,
+          emit_ir: str | Path | None = None) -> Path:
+    """See ttpack.build. For a chip target, accuracy=True runs the archive on
+    the cpu device (emulating the chip's numerics) on concrete example inputs
+    and stores its accuracy against the framework in the metadata. emit_ir
+    names a folder that also receives the StableHLO text, the compiled
+    TTNN-level program as text (every tensor's storage) and the archive."""
     say = progress or (lambda msg: None)
     try:
         chip = get_target(target)
@@ -93,7 +110,7 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
             raise BuildError(f"building PyTorch modules needs torch and torch_xla ({e}); "
                              f"install them with: pip install 'ttpack[torch]'") from None
         say(f"exporting {type(fn_or_module).__name__} with torch.export and torch_xla")
-        program, source = lower_torch(fn_or_module, example_inputs, name=name)
+        program, source, stablehlo_text = lower_torch(fn_or_module, example_inputs, name=name)
     else:
         from .frontends.jax_frontend import lower_jax
 
@@ -101,7 +118,7 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
             raise BuildError("JAX functions take positional example inputs: pass a list, in the order of "
                              "the function's parameters after params")
         say(f"lowering {getattr(fn_or_module, '__qualname__', 'function')} with JAX")
-        program, source = lower_jax(fn_or_module, list(example_inputs), params, name=name)
+        program, source, stablehlo_text = lower_jax(fn_or_module, list(example_inputs), params, name=name)
     lowered_counts = program.op_counts()
     t1 = time.perf_counter()
     say(f"compiling {sum(lowered_counts.values())} ops")
@@ -119,12 +136,15 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         "compile": {"programs": {name: {"op_counts_lowered": lowered_counts}}},
     }
     data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
-    if chip.is_chip:
+    if chip.is_chip and accuracy:
         report = _chip_accuracy(data, BuildSpec(fn_or_module, example_inputs, params), chip.name, say)
         if report is not None:
             info["accuracy"] = report
             data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
     path = write_atomic(output, data)
+    if emit_ir is not None:
+        written = write_ir(emit_ir, name, stablehlo_text, program, data)
+        say(f"wrote the IR to {', '.join(str(p) for p in written)}")
     say(f"wrote {path} ({len(data):,} bytes) in {time.perf_counter() - t0:.2f}s "
         f"(lower {t1 - t0:.2f}s, compile {t2 - t1:.2f}s)")
     return path

@@ -46,13 +46,22 @@ def build(
     option: List[str] = typer.Option([], "--option", "-O",
                                      help="compile option KEY=VALUE, e.g. -O optimization_level=1 "
                                           "-O experimental_weight_dtype=bfp_bf8 (an unknown key lists them all)"),
-    verify: bool = typer.Option(True, help="run the archive on the example inputs and compare with the framework"),
+    verify: bool = typer.Option(True, help="run the archive on the example inputs and compare with the framework "
+                                           "(for a chip: measure the accuracy of its formats)"),
+    emit_ir: Optional[Path] = typer.Option(None, "--emit-ir", help="also write the StableHLO, the TTNN-level "
+                                           "program (every tensor's storage) and the archive into this folder"),
 ):
     """Compile a model file into one .ttpack archive."""
     from .build_api import BuildError, build as build_archive
     from .frontends.stablehlo import UnsupportedOpsError
 
+    from .targets import TargetError, get_target
+
     spec = _load_spec(model_file)
+    try:
+        chip = get_target(target).is_chip
+    except TargetError as e:
+        _fail(str(e))
     options = dict(spec.options)
     for item in option:
         key, sep, value = item.partition("=")
@@ -62,10 +71,11 @@ def build(
     try:
         path = build_archive(spec.fn, spec.example_inputs, output=output, params=spec.params,
                              options=options, target=target, name=spec.name,
-                             progress=lambda msg: typer.echo(f"[ttpack] {msg}", err=True))
+                             progress=lambda msg: typer.echo(f"[ttpack] {msg}", err=True), accuracy=verify,
+                             emit_ir=emit_ir)
     except (BuildError, UnsupportedOpsError) as e:
         _fail(str(e))
-    if verify:
+    if verify and not chip:  # a chip build measured its accuracy (its formats are not float32's)
         from .verify import VerifyError, compare_with_framework
 
         try:
@@ -83,19 +93,37 @@ def build(
 def inspect(
     archive: Path = typer.Argument(..., help="a .ttpack archive"),
     as_json: bool = typer.Option(False, "--json", help="print everything as JSON"),
-    ops: bool = typer.Option(False, "--ops", help="list every operation"),
+    ops: bool = typer.Option(False, "--ops", help="list every operation with every tensor's storage"),
+    estimate: bool = typer.Option(False, "--estimate",
+                                  help="roofline estimate of each op's time on the target chip (an estimate, "
+                                       "not a measurement)"),
 ):
-    """Show an archive's programs, signatures, ops, weights and metadata."""
+    """Show an archive's programs, signatures, ops, storage, memory plan, accuracy and weights."""
     from .archive.format import ArchiveFormatError
     from .archive.reader import read_archive
+    from .targets import TargetError, get_target
 
     try:
         c = read_archive(archive)
     except (ArchiveFormatError, OSError) as e:
         _fail(f"{archive}: {e}")
+    try:
+        target = get_target(c.target)
+    except TargetError as e:
+        _fail(f"{archive}: {e}")
+    if estimate and not target.is_chip:
+        _fail(f"{archive} was built for target '{c.target}'; --estimate estimates chip time: build for "
+              f"n150, n300 or p150")
+    estimates = {}
+    if estimate:
+        from .estimate import estimate_program
+
+        estimates = {p["name"]: estimate_program(p, target) for p in c.programs}
     if as_json:
         doc = {"format": [c.header.major, c.header.minor], "size": c.size, "target": c.target,
                "metadata": c.metadata, "programs": c.programs, "weights": c.weights, "segments": c.segments}
+        if estimate:
+            doc["estimates"] = estimates
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
     meta = c.metadata
@@ -103,10 +131,28 @@ def inspect(
     typer.echo(f"{archive}: ttpack archive format {c.header.major}.{c.header.minor}, {c.size:,} bytes")
     typer.echo(f"  built by {meta.get('producer')} {meta.get('producer_version')} from "
                f"{src.get('framework')} {src.get('framework_version')} ({src.get('function') or src.get('module')})")
-    typer.echo(f"  target {c.target}, options {meta.get('options')}")
+    desc = f" ({target.description})" if target.is_chip else ""
+    typer.echo(f"  target {c.target}{desc}, options {meta.get('options')}")
+    if target.is_chip:
+        co = meta.get("compile_options", {})
+        typer.echo(f"  compiled with optimization_level {co.get('optimization_level')}, activations in L1: "
+                   f"{co.get('l1_activations')}, weights {co.get('weight_dtype') or 'as activations'}, "
+                   f"math fidelity {co.get('math_fidelity')}, fp32 accumulation {co.get('fp32_dest_acc_en')}")
+    acc = meta.get("accuracy")
+    if acc:
+        typer.echo(f"  accuracy vs {src.get('framework')} on the example inputs ({acc['device']}): pearson "
+                   f"{acc['pearson']:.6f}, max abs error {acc['max_abs_error']:.3g}, max rel error "
+                   f"{acc['max_rel_error']:.3g}")
     lowered = meta.get("compile", {}).get("programs", {})
+    facts = {p["name"]: p for p in meta.get("programs", [])}
     for p in c.programs:
         typer.echo(f"program {p['name']}: {len(p['ops'])} ops, {p['tensors']} tensors")
+        plan = facts.get(p["name"], {}).get("memory_plan")
+        if plan:
+            typer.echo(f"  memory plan on {plan['target']}: DRAM {plan['dram_peak_bytes']:,} bytes at peak "
+                       f"({plan['dram_weight_bytes']:,} weights + {plan['dram_activation_peak_bytes']:,} activations) "
+                       f"of {plan['dram_capacity_bytes']:,}; L1 {plan['l1_peak_bytes_per_core']:,} bytes per core "
+                       f"at peak of {plan['l1_capacity_bytes_per_core']:,} ({plan['l1_tensors']} tensors in L1)")
         for kind in ("inputs", "outputs"):
             for t in p[kind]:
                 typer.echo(f"  {kind[:-1]:6} {t['name']}: {t['dtype']}{t['shape']}")
@@ -117,15 +163,32 @@ def inspect(
         typer.echo(f"  ops after compilation: {_counts(counts)}")
         if before:
             typer.echo(f"  ops as lowered:        {_counts(before)}")
+        types = p["tensor_types"]
+
+        def typed(t):
+            return f"%{t}:{types[t]['dtype']}{types[t]['shape']} {types[t]['storage']}"
+
         if ops:
             for i, op in enumerate(p["ops"]):
                 attrs = " ".join(f"{k}={v}" for k, v in op["attrs"].items())
-                typer.echo(f"    {i:4} {op['op']}({', '.join(map(str, op['inputs']))}) -> "
-                           f"{', '.join(map(str, op['outputs']))} {attrs}  @ {op['location']}")
+                typer.echo(f"    {i:4} {', '.join(map(typed, op['outputs']))} = {op['op']}("
+                           f"{', '.join(map(typed, op['inputs']))}) {attrs}  @ {op['location']}")
+        if estimate:
+            est = estimates[p["name"]]
+            typer.echo(f"  ESTIMATED device time on {target.name} (roofline from published peaks; not a "
+                       f"measurement): {est['total_seconds'] * 1e6:,.1f} us, "
+                       f"{est['compute_bound_seconds'] * 1e6:,.1f} us compute-bound, "
+                       f"{est['memory_bound_seconds'] * 1e6:,.1f} us memory-bound, {est['flops'] / 1e9:,.3f} GFLOP")
+            typer.echo(f"    {'#':>4} {'op':18} {'est. us':>10} {'bound':8} {'GFLOP':>9} {'DRAM MB':>9} "
+                       f"{'L1 MB':>8} fidelity")
+            for r in est["ops"]:
+                typer.echo(f"    {r['index']:4} {r['op']:18} {r['seconds'] * 1e6:10.2f} {r['bound']:8} "
+                           f"{r['flops'] / 1e9:9.4f} {r['dram_bytes'] / 1e6:9.3f} {r['l1_bytes'] / 1e6:8.3f} "
+                           f"{r['fidelity'] or '-'}")
     total = sum(w["size"] for w in c.weights)
     typer.echo(f"weights: {len(c.weights)}, {total:,} bytes")
     for w in c.weights[:20]:
-        typer.echo(f"  {w['name']}: {w['dtype']}{w['shape']}")
+        typer.echo(f"  {w['name']}: {w['dtype']}{w['shape']} stored {w['storage']}, {w['size']:,} bytes")
     if len(c.weights) > 20:
         typer.echo(f"  ... {len(c.weights) - 20} more (--json lists all)")
 

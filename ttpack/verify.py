@@ -6,14 +6,14 @@ from typing import Mapping
 
 import numpy as np
 
-from .frontends import is_torch_module
+from .frontends import is_torch_module, torch_to_numpy
 
 
 def runtime_inputs(spec) -> list[np.ndarray] | None:
     """The example inputs as arrays in signature order; None when they are shapes only."""
     values = list(spec.example_inputs.values()) if isinstance(spec.example_inputs, Mapping) else list(spec.example_inputs)
     if is_torch_module(spec.fn):
-        return [x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x) for x in values]
+        return [torch_to_numpy(x) for x in values]
     import jax
 
     leaves = jax.tree_util.tree_leaves(values)
@@ -34,7 +34,7 @@ def framework_outputs(spec) -> list[np.ndarray]:
                 out = spec.fn(**spec.example_inputs)
             else:
                 out = spec.fn(*spec.example_inputs)
-        return [t.detach().cpu().numpy() for t in pytree.tree_leaves(out)]
+        return [torch_to_numpy(t) for t in pytree.tree_leaves(out)]
     import jax
 
     args = ([spec.params] if spec.params is not None else []) + list(spec.example_inputs)

@@ -107,7 +107,7 @@ def base(tmp_path_factory, ttpack_run_exe) -> Base:
     contents = read_archive(data)
     assert len(contents.segments) == 1 and len(contents.weights) >= 3  # w1, w2, constants
     seg = contents.segments[0]
-    program, _ = lower_jax(mlp, [x], params)
+    program, _, _ = lower_jax(mlp, [x], params)
     program = passes.run_pipeline(program, pipeline_for(*_cpu_options()))
     proc = run_c(path)
     assert proc.returncode == 0, proc.stderr

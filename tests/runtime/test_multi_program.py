@@ -14,8 +14,8 @@ from ttpack.frontends.jax_frontend import lower_jax
 def test_two_programs_in_one_archive(tmp_path, rng):
     w = rng.standard_normal((4, 4)).astype(np.float32)
     x = rng.standard_normal((3, 4)).astype(np.float32)
-    prefill, _ = lower_jax(lambda p, x: jnp.tanh(x @ p), [x], w, name="prefill")
-    decode, _ = lower_jax(lambda p, x: (x @ p).sum(axis=0), [x[:1]], w, name="decode")
+    prefill, _, _ = lower_jax(lambda p, x: jnp.tanh(x @ p), [x], w, name="prefill")
+    decode, _, _ = lower_jax(lambda p, x: (x @ p).sum(axis=0), [x[:1]], w, name="decode")
     programs = [passes.run_pipeline(prefill), passes.run_pipeline(decode)]
     path = write_atomic(tmp_path / "two.ttpack", archive_bytes(programs, {"producer": "test"}))
     model = rt.load(path)

@@ -300,7 +300,7 @@ def fuse_linear(program: Program) -> Program:
     a reshape that keeps the last dim is moved before it first."""
     ops = []
     for op in program.ops:
-        if op.name == "matmul" and op.inputs[1].type.rank == 2 and op.inputs[1].type.dtype == "float32":
+        if op.name == "matmul" and op.inputs[1].type.rank == 2 and op.inputs[1].type.dtype in ("float32", "bfloat16"):
             n = op.inputs[1].type.shape[1]
             zero = constant(np.zeros(n, op.inputs[1].type.dtype))
             op = Op("linear", [op.inputs[0], op.inputs[1], zero], {"activation": (ACT["none"],)}, op.outputs,

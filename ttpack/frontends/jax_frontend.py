@@ -57,8 +57,10 @@ def _example_struct(x):
     return jax.ShapeDtypeStruct(a.shape, a.dtype)
 
 
-def lower_jax(fn, example_inputs: Sequence[Any], params: Any = None, name: str = "main") -> tuple[ir.Program, dict]:
-    """Returns the program and a description of the source for the metadata."""
+def lower_jax(fn, example_inputs: Sequence[Any], params: Any = None,
+              name: str = "main") -> tuple[ir.Program, dict, str]:
+    """Returns the program, a description of the source for the metadata and
+    the StableHLO text it was imported from."""
     import jax
 
     has_params = params is not None
@@ -87,4 +89,4 @@ def lower_jax(fn, example_inputs: Sequence[Any], params: Any = None, name: str =
         "module": getattr(fn, "__module__", None),
         "parameters": [name for name, _ in weights.values()],  # pytree order
     }
-    return program, source
+    return program, source, str(module)

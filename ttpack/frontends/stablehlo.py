@@ -299,7 +299,29 @@ def _clamp(lo, mop, xs):
 @lowering("stablehlo.constant")
 def _constant(lo, mop, xs):
     out = _result(mop)
-    return [ir.constant(np.broadcast_to(narrow(np.asarray(mop.attributes["value"]), out.dtype), out.shape))]
+    attr = mop.attributes["value"]
+    data = _bf16_constant(attr, out.shape) if out.dtype == "bfloat16" else np.asarray(attr)
+    return [ir.constant(np.broadcast_to(narrow(data, out.dtype), out.shape))]
+
+
+def _bf16_constant(attr, shape) -> np.ndarray:
+    """A bf16 DenseElementsAttr's values. The MLIR bindings expose no buffer
+    for bf16, so they are read from the attribute's text: a hex blob of
+    little-endian 16-bit patterns, or the elements, each a decimal that
+    rounds back to its bf16 value or a 0x bit pattern (inf, NaN)."""
+    import ml_dtypes
+
+    text = str(attr).rsplit(" : ", 1)[0].strip()
+    body = text[len("dense<"):-1].strip()
+    if body.startswith('"0x'):
+        raw = bytes.fromhex(body[3:-1])
+        return np.frombuffer(raw, "<u2").view(ml_dtypes.bfloat16).reshape(shape).copy()
+    tokens = [t for t in re.split(r"[\[\],\s]+", body) if t]
+    bits = np.array([int(t, 16) if t.lower().startswith("0x") else
+                     int(np.asarray(np.float32(float(t))).astype(ml_dtypes.bfloat16).view(np.uint16))
+                     for t in tokens], np.uint16)
+    values = bits.view(ml_dtypes.bfloat16)
+    return values.reshape(()) if len(values) == 1 else values.reshape(shape)
 
 
 def narrow(data: np.ndarray, dtype: str) -> np.ndarray:
@@ -396,9 +418,11 @@ def _dot_general(lo, mop, xs):
 
 # reduce body op -> (ttnn reduction, identity of the init value per dtype)
 _REDUCERS = {
-    "stablehlo.add": ("sum", {"float32": 0.0, "int32": 0}),
-    "stablehlo.maximum": ("max", {"float32": -np.inf, "int32": np.iinfo(np.int32).min, "bool": False}),
-    "stablehlo.minimum": ("min", {"float32": np.inf, "int32": np.iinfo(np.int32).max, "bool": True}),
+    "stablehlo.add": ("sum", {"float32": 0.0, "bfloat16": 0.0, "int32": 0}),
+    "stablehlo.maximum": ("max", {"float32": -np.inf, "bfloat16": -np.inf, "int32": np.iinfo(np.int32).min,
+                                  "bool": False}),
+    "stablehlo.minimum": ("min", {"float32": np.inf, "bfloat16": np.inf, "int32": np.iinfo(np.int32).max,
+                                  "bool": True}),
     "stablehlo.or": ("max", {"bool": False}),
     "stablehlo.and": ("min", {"bool": True}),
 }

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..compiler import ir
 from ..errors import BuildError
-from . import stablehlo
+from . import stablehlo, torch_to_numpy
 from .naming import output_names
 
 
@@ -48,13 +48,7 @@ def _input_names(module, n_positional: int, keywords: Sequence[str]) -> list[str
     return names + list(keywords)
 
 
-def _to_numpy(t) -> np.ndarray:
-    import torch
 
-    if isinstance(t, torch.Tensor):
-        t = t.detach().cpu()
-        return t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
-    return np.asarray(t)
 
 
 def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
@@ -63,7 +57,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
     import torch.utils._pytree as pytree
     from jaxlib.mlir import ir as mlir
     from jaxlib.mlir.dialects import stablehlo as shlo_dialect
-    from torch_xla.stablehlo import exported_program_to_stablehlo
+    from torch_xla.stablehlo import StableHLOExportOptions, exported_program_to_stablehlo
 
     if isinstance(example_inputs, Mapping):
         positional, keywords = [], dict(example_inputs)
@@ -77,7 +71,10 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
     with torch.no_grad():
         eager = wrapper(*tensors)
         exported = torch.export.export(wrapper, tuple(tensors))
-    bundle = exported_program_to_stablehlo(exported)._bundle
+    # torch_xla would convert the weights to numpy itself, which fails on
+    # bfloat16: take them from the exported program instead.
+    bundle = exported_program_to_stablehlo(exported, StableHLOExportOptions(export_weights=False))._bundle
+    states = {**exported.state_dict, **exported.constants}
     (func,) = bundle.stablehlo_funcs
 
     weights: dict[int, tuple[str, np.ndarray]] = {}
@@ -86,9 +83,9 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
         kind = loc.type_.value
         if kind == "parameter":
             wname = loc.name.removeprefix("inner.")
-            weights[position] = (wname, _to_numpy(bundle.state_dict[loc.name]))
+            weights[position] = (wname, torch_to_numpy(states[loc.name]))
         elif kind == "constant":
-            weights[position] = (f"constant.{loc.position}", _to_numpy(bundle.additional_constants[loc.position]))
+            weights[position] = (f"constant.{loc.position}", torch_to_numpy(bundle.additional_constants[loc.position]))
         else:
             input_order.append(names[loc.position])
     if sorted(input_order) != sorted(names):
@@ -101,6 +98,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
     with context:
         module_ir = shlo_dialect.deserialize_portable_artifact(context, func.bytecode)
         program = stablehlo.import_module(module_ir, name, input_order, output_names(paths), weights)
+        text = str(module_ir)
     # Present inputs in forward()'s order, whatever order torch_xla chose.
     by_name = dict(program.inputs)
     program.inputs = [(n, by_name[n]) for n in names]
@@ -110,4 +108,4 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
         "module": f"{type(module).__module__}.{type(module).__qualname__}",
         "parameters": [k for k in module.state_dict()],  # the order the user sees
     }
-    return program, source
+    return program, source, text
