@@ -269,7 +269,8 @@ def run(
         _fail(str(e))
     except (OSError, ValueError) as e:
         _fail(str(e))
-    typer.echo(f"ran {prog.name} on {device}: best of {max(repeat, 1)} {best * 1e3:.3f} ms")
+    how = f" (archive built for {model.target}: its numerics emulated, not run on the chip)" if model.emulated else ""
+    typer.echo(f"ran {prog.name} on {device}{how}: best of {max(repeat, 1)} {best * 1e3:.3f} ms")
     for name, arr in outs.items():
         typer.echo(f"  {name}: {arr.dtype}{list(arr.shape)}  mean {arr.astype(np.float64).mean():.6g}")
     if output:

@@ -137,7 +137,10 @@ int main(int argc, char** argv) {
   /* Plain `ttpack-run ARCHIVE` lists a program that needs inputs instead of
      failing on the missing ones; a program without inputs just runs. */
   if (info_only || (n_specs == 0 && !out_dir && !runs_given && n_in > 0)) {
-    printf("%s: target %s, %zu program(s)\n", archive, ttp_model_target(model), ttp_model_program_count(model));
+    const char* target = ttp_model_target(model);
+    printf("%s: target %s%s, %zu program(s)\n", archive, target,
+           strcmp(target, device) != 0 ? " (its numerics emulated on this device, not run on the chip)" : "",
+           ttp_model_program_count(model));
     printf("program %s (%zu ops) on %s\n", ttp_program_name(prog), ttp_program_op_count(prog), device);
     for (size_t i = 0; i < n_in; i++) print_info("input ", ttp_program_input(prog, i));
     for (size_t i = 0; i < n_out; i++) print_info("output", ttp_program_output(prog, i));
