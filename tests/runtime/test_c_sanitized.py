@@ -65,3 +65,31 @@ def test_sanitized_runtime_on_valid_and_corrupted_archives(asan_run, tmp_path, r
             proc = _run(asan_run, bad)
             assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, (kind, pos, proc.stderr)
             assert proc.returncode >= 0, (kind, pos, proc.returncode)
+
+
+def test_sanitized_runtime_on_a_chip_archive(asan_run, tmp_path, rng):
+    """Block-float and tiled weights, bfloat16 storage and fidelity emulation
+    run cleanly, and their corruptions are refused cleanly."""
+    params = {"w": rng.standard_normal((40, 5)).astype(np.float32),
+              "b": rng.standard_normal(5).astype(np.float32)}
+    x = rng.standard_normal((3, 40)).astype(np.float32)
+    ids = rng.integers(0, 5, (3,)).astype(np.int32)
+    path = ttpack.build(_model, [x, ids], params=params, output=tmp_path / "chip.ttpack", target="n150",
+                        options={"experimental_weight_dtype": "bfp_bf4", "math_fidelity": "hifi3",
+                                 "fp32_dest_acc_en": False, "optimization_level": 2})
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "ids.npy", ids)
+    out = tmp_path / "out"
+    out.mkdir()
+    ok = _run(asan_run, path, "-i", f"x={tmp_path / 'x.npy'}", "-i", f"ids={tmp_path / 'ids.npy'}", "-o", out)
+    assert ok.returncode == 0, ok.stderr
+    import ttpack.runtime as rt
+
+    np.testing.assert_array_equal(np.load(out / "output_0.npy"), rt.load(path)(x, ids)[0])
+    data = path.read_bytes()
+    for i, pos in enumerate(sorted(set(np.linspace(0, len(data) - 1, 40).astype(int)))):
+        bad = tmp_path / f"flip{i}.ttpack"
+        bad.write_bytes(data[:pos] + bytes([data[pos] ^ 0x5A]) + data[pos + 1:])
+        proc = _run(asan_run, bad)
+        assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, (pos, proc.stderr)
+        assert proc.returncode >= 0, (pos, proc.returncode)
