@@ -2,12 +2,13 @@
  * every index, name, attribute and storage (storage.c), and the program's
  * dataflow: inputs bound once, every tensor defined before use, weights
  * matching their table entries, inputs and outputs dense host tensors, op
- * inputs of the logical types the op registry defines the op on. Per-op
- * shape rules are checked by the device backend's kernels. */
+ * inputs of the logical types the op registry defines the op on; then each
+ * op's own rules (op_verify.c), so every backend gets a fully verified plan. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+#include "op_verify.h"
 #include "schema_generated.h"
 #include "status.h"
 
@@ -374,7 +375,8 @@ static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
   }
   TTP_RETURN_IF_ERROR(check_dataflow(plan));
   TTP_RETURN_IF_ERROR(check_bindings(plan));
-  return check_input_types(plan);
+  TTP_RETURN_IF_ERROR(check_input_types(plan));
+  return ttp_verify_ops(plan);
 }
 
 ttp_status* ttp_plan_decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {

@@ -1,7 +1,8 @@
 /* A program decoded from an archive into plain C structs: the form every
  * device backend consumes. Decoding (program.c) verifies every index, size,
- * attribute, storage and the dataflow, so backends can trust a ttp_plan's
- * structure; per-op shape rules are still checked by the CPU kernels. */
+ * attribute, storage and the dataflow, and each op's shape and attribute
+ * rules (op_verify.c), so backends can trust a ttp_plan without checks of
+ * their own. */
 #ifndef TTP_PROGRAM_H_
 #define TTP_PROGRAM_H_
 

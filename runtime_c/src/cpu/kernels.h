@@ -1,29 +1,35 @@
-/* CPU kernels: one check and one run function per op code.
+/* CPU kernels: one run function per op code, and for the ops that pick a
+ * function by element type, a predicate saying whether one exists.
  *
- * check runs once when a program is prepared: it verifies everything its run
- * function relies on (input/output counts, dtypes, ranks, shapes, attribute
- * values) and returns TTP_UNSUPPORTED or TTP_INVALID_ARCHIVE with a message
- * naming the op otherwise. run cannot fail: it may assume check passed.
+ * Kernels are not a security boundary: the plans they run have passed the
+ * op verifier (op_verify.h) at decode, which checks, once and for every
+ * device, everything a run function relies on (input/output counts,
+ * dtypes, ranks, shapes, attribute values). So run cannot fail, and the
+ * device asks the table only whether it can run an op on its element types.
  *
- * data[i] is the buffer of plan tensor i: dense, row-major, aligned to its
- * element size (intermediates and weights to 64 bytes; ttp_program_run
- * rejects caller buffers that are not naturally aligned).
+ * Both run on the compute view (cpu_device.c): the verified plan with every
+ * bfloat16 tensor float32. data[i] is the buffer of view tensor i: dense,
+ * row-major, aligned to its element size (intermediates and weights to 64
+ * bytes; ttp_program_run rejects caller buffers that are not naturally
+ * aligned).
  */
 #ifndef TTP_CPU_KERNELS_H_
 #define TTP_CPU_KERNELS_H_
 
-#include "../program.h"
-#include "../status.h"
+#include <stdbool.h>
 
-typedef ttp_status* (*ttp_kernel_check_fn)(const ttp_plan* plan, const ttp_op* op);
+#include "../op_verify.h"
+#include "../program.h"
+
+typedef bool (*ttp_kernel_supports_fn)(const ttp_plan* plan, const ttp_op* op);
 typedef void (*ttp_kernel_run_fn)(const ttp_plan* plan, const ttp_op* op, void* const* data);
 
 typedef struct ttp_cpu_kernel {
-  ttp_kernel_check_fn check;
+  ttp_kernel_supports_fn supports; /* NULL: the kernel runs every dtype the registry gives the op */
   ttp_kernel_run_fn run;
 } ttp_cpu_kernel;
 
-/* Indexed by enum ttp_op_code; every entry is non-NULL. */
+/* Indexed by enum ttp_op_code; run is NULL for an op this device lacks. */
 extern const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT];
 
 /* The activation of linear and conv2d (TTP_ACTIVATION_*) applied in place. */
