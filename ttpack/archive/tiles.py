@@ -29,22 +29,17 @@ import math
 import numpy as np
 
 from ..compiler import numerics
+from ..compiler.types import TILE_DTYPES, tile_bytes
 
 TILE = 32
 FACE = 16
-TILE_BYTES = {"float32": 4096, "bfloat16": 2048, "bfloat8_b": 1088, "bfloat4_b": 576,
-              "int32": 4096, "uint32": 4096, "uint16": 2048, "uint8": 1024}
+TILE_BYTES = {dtype: tile_bytes(dtype) for dtype in TILE_DTYPES}
 _PLAIN = {"float32": np.dtype("<f4"), "bfloat16": np.dtype("<u2"), "int32": np.dtype("<i4"),
           "uint32": np.dtype("<u4"), "uint16": np.dtype("<u2"), "uint8": np.dtype("u1")}
 _INTEGER = ("int32", "uint32", "uint16", "uint8")
 
 
-def _tile_bytes(storage_dtype: str) -> int:
-    try:
-        return TILE_BYTES[storage_dtype]
-    except KeyError:
-        raise ValueError(f"{storage_dtype!r} has no TILE form; TILE storage dtypes are "
-                         f"{', '.join(TILE_BYTES)}") from None
+_tile_bytes = tile_bytes
 
 
 def _as_matrix_shape(shape) -> tuple[int, ...]:

@@ -29,7 +29,7 @@ from ..targets import Target
 from . import ops as registry
 from .ir import Op, Program, Value, constant, make_op
 from .options import CompileOptions
-from .types import ELEMENT_BYTES, BLOCK_FLOAT_TILE_BYTES, MemoryConfig, ShardSpec, Storage, TILE, host_storage
+from .types import ELEMENT_BYTES, TILE, MemoryConfig, ShardSpec, Storage, host_storage, tile_bytes
 
 DRAM = MemoryConfig("dram", "interleaved")
 L1_INTERLEAVED = MemoryConfig("l1", "interleaved")
@@ -146,9 +146,7 @@ def _pages(shape: tuple[int, ...], s: Storage) -> tuple[int, int]:
     ROW_MAJOR one by row."""
     padded = s.physical_shape(shape)
     if s.layout == "tile":
-        tiles = int(np.prod(padded, dtype=np.int64)) // (TILE[0] * TILE[1])
-        per_tile = BLOCK_FLOAT_TILE_BYTES.get(s.dtype) or TILE[0] * TILE[1] * ELEMENT_BYTES[s.dtype]
-        return tiles, per_tile
+        return int(np.prod(padded, dtype=np.int64)) // (TILE[0] * TILE[1]), tile_bytes(s.dtype)
     rows = int(np.prod(padded[:-1], dtype=np.int64)) if len(padded) > 1 else 1
     return rows, (padded[-1] if padded else 1) * ELEMENT_BYTES[s.dtype]
 
@@ -161,8 +159,7 @@ def l1_bytes_per_core(shape: tuple[int, ...], s: Storage, target: Target) -> int
     if s.memory.shard is not None:
         h, w = s.memory.shard.shape
         if s.layout == "tile":
-            tiles = (h // TILE[0]) * (w // TILE[1])
-            return tiles * (BLOCK_FLOAT_TILE_BYTES.get(s.dtype) or TILE[0] * TILE[1] * ELEMENT_BYTES[s.dtype])
+            return (h // TILE[0]) * (w // TILE[1]) * tile_bytes(s.dtype)
         return h * w * ELEMENT_BYTES[s.dtype]
     pages, page_bytes = _pages(shape, s)
     return math.ceil(pages / target.cores) * page_bytes

@@ -123,6 +123,17 @@ class MemoryConfig:
 HOST_MEMORY = MemoryConfig()
 
 
+# Storage types with a TILE form (bool has none: TTNN keeps predicates as uint8).
+TILE_DTYPES = ("float32", "bfloat16", "bfloat8_b", "bfloat4_b", "int32", "uint32", "uint16", "uint8")
+
+
+def tile_bytes(dtype: str) -> int:
+    """Bytes of one 32x32 tile of a storage type."""
+    if dtype not in TILE_DTYPES:
+        raise ValueError(f"{dtype!r} has no TILE form; TILE storage dtypes are {', '.join(TILE_DTYPES)}")
+    return BLOCK_FLOAT_TILE_BYTES.get(dtype) or TILE[0] * TILE[1] * ELEMENT_BYTES[dtype]
+
+
 def tile_padded_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """The shape a TILE tensor occupies: rank >= 2, last two dims rounded up to 32."""
     shape = tuple(shape)
@@ -155,10 +166,9 @@ class Storage:
 
     def nbytes(self, shape: tuple[int, ...]) -> int:
         """Bytes the tensor occupies in this storage (runtime_c/src/program.c computes the same)."""
-        padded = self.physical_shape(shape)
-        numel = int(np.prod(padded, dtype=np.int64))
-        if self.dtype in BLOCK_FLOATS:
-            return numel // (TILE[0] * TILE[1]) * BLOCK_FLOAT_TILE_BYTES[self.dtype]
+        numel = int(np.prod(self.physical_shape(shape), dtype=np.int64))
+        if self.layout == "tile":
+            return numel // (TILE[0] * TILE[1]) * tile_bytes(self.dtype)
         return numel * ELEMENT_BYTES[self.dtype]
 
     def with_(self, **changes) -> "Storage":
