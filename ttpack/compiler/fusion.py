@@ -409,16 +409,37 @@ def _forward_values(g: Graph, start: Value, depth: int, order: dict[int, int]) -
     return [v for _, v in sorted(found.values(), key=lambda t: t[0])]
 
 
+def _probes(shape, rng) -> list[np.ndarray]:
+    """Random inputs, and one with the values a subgraph may treat apart
+    from the op it resembles: a row of -inf (a fully masked attention row),
+    a single -inf, large magnitudes, zeros. A "safe" softmax that zeroes
+    fully masked rows is not a softmax, and only such a probe tells them apart."""
+    probes = [(rng.standard_normal(shape) * scale).astype(np.float32) for scale in (1.0, 3.0)]
+    special = (rng.standard_normal(shape) * 2).astype(np.float32)
+    rows = special.reshape(-1, shape[-1]) if len(shape) and shape[-1] else special.reshape(1, -1)
+    for i, row in enumerate(rows[:4]):
+        if i == 0:
+            row[:] = -np.inf
+        elif i == 1:
+            row[0] = -np.inf
+        elif i == 2:
+            row *= 1e4
+        else:
+            row[:] = 0
+    probes.append(special)
+    return probes
+
+
 def _equivalent(ops, x, root, order, name, attrs, extra, rng) -> bool:
-    """Does the subgraph compute op `name` of x (and constants extra), on random probes?"""
-    for scale in (1.0, 3.0):
-        probe = (rng.standard_normal(x.type.shape) * scale).astype(np.float32)
-        want = registry.evaluate(name, [probe] + [v.data for v in extra], attrs)[0]
+    """Does the subgraph compute op `name` of x (and constants extra), on
+    random and special probes (NaN where the op gives NaN)?"""
+    for probe in _probes(x.type.shape, rng):
         with np.errstate(all="ignore"):
+            want = registry.evaluate(name, [probe] + [v.data for v in extra], attrs)[0]
             got = _evaluate(ops, x, probe, root, order)
         if got.shape != want.shape:
             return False
-        if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-5, equal_nan=True):
             return False
     return True
 

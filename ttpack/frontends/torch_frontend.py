@@ -38,6 +38,31 @@ def _positional_wrapper(module, names: list[str], n_positional: int):
     return Positional()
 
 
+def _safe_softmax(x, dim, dtype=None):
+    """PyTorch's aten._safe_softmax (what scaled_dot_product_attention uses):
+    softmax, except that a row whose every logit is -inf gives zeros, not
+    NaN (a fully masked attention row: a padded sequence). torch_xla's
+    exporter replaces it with a plain softmax, which gives NaN there."""
+    import torch
+
+    out = torch.softmax(x, dim, dtype=dtype)
+    # every logit -inf, counted: torch_xla lowers amax with a finite initial
+    # value and all() to a reduction ttpack does not take
+    masked = (x != float("-inf")).sum(dim=dim, keepdim=True) == 0
+    return torch.where(masked, torch.zeros_like(out), out)
+
+
+def _decompositions() -> dict:
+    """The decompositions ttpack runs on the exported program before torch_xla
+    sees it: PyTorch's defaults, with the ops whose torch_xla treatment would
+    change the answer spelled out as PyTorch computes them."""
+    import torch
+
+    table = torch.export.default_decompositions()
+    table[torch.ops.aten._safe_softmax.default] = _safe_softmax
+    return table
+
+
 def _input_names(module, n_positional: int, keywords: Sequence[str]) -> list[str]:
     try:
         params = [p for p in inspect.signature(module.forward).parameters.values()
@@ -70,7 +95,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
 
     with torch.no_grad():
         eager = wrapper(*tensors)
-        exported = torch.export.export(wrapper, tuple(tensors))
+        exported = torch.export.export(wrapper, tuple(tensors)).run_decompositions(_decompositions())
     # torch_xla would convert the weights to numpy itself, which fails on
     # bfloat16: take them from the exported program instead.
     bundle = exported_program_to_stablehlo(exported, StableHLOExportOptions(export_weights=False))._bundle
