@@ -53,42 +53,34 @@ def write_ir(folder, name: str, stablehlo_text: str, program, archive: bytes) ->
     return [write_atomic(path, content) for path, content in files]
 
 
-# Below this Pearson correlation a chip build's numerics are reported as a
-# warning: bfloat16 activations keep ~0.9999, bfloat8_b weights ~0.999,
-# bfloat4_b weights and LoFi can fall towards 0.99 on deep models.
-ACCURACY_WARNING = 0.99
+def _verify(data: bytes, spec: "BuildSpec", target, say) -> dict | None:
+    """The archive against the framework on the example inputs (verify.py);
+    None when they are shapes only."""
+    from .verify import CHIP_WARNING, verify_archive
 
-
-def _chip_accuracy(data: bytes, spec: "BuildSpec", chip: str, say) -> dict | None:
-    """Runs the archive on the cpu device (emulating the chip's storage
-    types and math fidelity) and compares with the framework's output on
-    the example inputs; None when the inputs are only shapes."""
-    from . import runtime as rt
-    from .verify import accuracy, framework_outputs, runtime_inputs
-
-    inputs = runtime_inputs(spec)
-    if inputs is None:
-        say("accuracy not measured: example inputs are shapes, not values")
+    chip = target.name if target.is_chip else None
+    say(f"running the archive on the cpu device{f', emulating {chip} numerics' if chip else ''}, "
+        f"against the framework on the example inputs")
+    report = verify_archive(data, spec, chip)
+    if report is None:
+        say("not verified: the example inputs are shapes, not values")
         return None
-    say(f"running the archive on the cpu device, emulating {chip}'s numerics, to measure its accuracy")
-    got = rt.load(data)(*inputs)
-    got = list(got) if isinstance(got, tuple) else [got]
-    report = accuracy(got, framework_outputs(spec))
-    report["device"] = f"cpu (emulating {chip})"
-    say(f"accuracy on {chip} (emulated) vs the framework: pearson {report['pearson']:.6f}, "
-        f"max abs error {report['max_abs_error']:.3g}, max rel error {report['max_rel_error']:.3g}")
-    if report["pearson"] < ACCURACY_WARNING or not all(o["finite"] for o in report["outputs"]):
+    say(f"verified against {report['framework']}: pearson {report['pearson']:.6f}, max abs error "
+        f"{report['max_abs_error']:.3g}, max rel error {report['max_rel_error']:.3g}")
+    if report["warning"]:
         say(f"warning: {chip}'s formats lose accuracy on this model (pearson {report['pearson']:.4f} < "
-            f"{ACCURACY_WARNING}); try bfp_bf8 instead of bfp_bf4, or math_fidelity=hifi4")
+            f"{CHIP_WARNING}); try bfp_bf8 instead of bfp_bf4, or math_fidelity=hifi4")
     return report
 
 
 def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
-          name="main", progress: Callable[[str], None] | None = None, accuracy: bool = True,
-          emit_ir: str | Path | None = None) -> Path:
-    """See ttpack.build. For a chip target, accuracy=True runs the archive on
-    the cpu device (emulating the chip's numerics) on concrete example inputs
-    and stores its accuracy against the framework in the metadata. emit_ir
+          name="main", progress: Callable[[str], None] | None = None, verify: bool = True,
+          keep_failed: bool = False, emit_ir: str | Path | None = None) -> Path:
+    """See ttpack.build. verify=True runs the archive on the cpu device
+    (emulating a chip's numerics) on concrete example inputs, compares it with
+    the framework and stores the accuracy in the metadata; a mismatch raises
+    VerifyError and writes nothing at `output` (with keep_failed, the archive
+    is kept beside it as NAME.unverified.ttpack, to inspect). emit_ir
     names a folder that also receives the StableHLO text, the compiled
     TTNN-level program as text (every tensor's storage) and the archive."""
     say = progress or (lambda msg: None)
@@ -136,8 +128,18 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         "compile": {"programs": {name: {"op_counts_lowered": lowered_counts}}},
     }
     data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
-    if chip.is_chip and accuracy:
-        report = _chip_accuracy(data, BuildSpec(fn_or_module, example_inputs, params), chip.name, say)
+    if verify:
+        from .verify import VerifyError
+
+        try:
+            report = _verify(data, BuildSpec(fn_or_module, example_inputs, params), chip, say)
+        except VerifyError as e:
+            kept = ""
+            if keep_failed:
+                side = write_atomic(Path(output).with_name(Path(output).stem + ".unverified.ttpack"), data)
+                kept = f"; the archive is kept for inspection as {side}"
+            raise VerifyError(f"the archive does not match {e.framework} on the example inputs: {e}. Nothing was "
+                              f"written to {output}{kept}", e.framework) from None
         if report is not None:
             info["accuracy"] = report
             data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
