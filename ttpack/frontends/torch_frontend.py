@@ -63,6 +63,27 @@ def _decompositions() -> dict:
     return table
 
 
+def _eager_output_shapes(program: ir.Program, eager_shapes: list[tuple[int, ...]]) -> ir.Program:
+    """Outputs shaped as the module's eager outputs. torch_xla's StableHLO
+    can disagree with them (nn.LSTM's h_n and c_n come out as [layers, 1,
+    batch, hidden], not [layers, batch, hidden]); the same elements in
+    another shape are reshaped, anything else is refused."""
+    if len(eager_shapes) != len(program.outputs):
+        raise BuildError(f"torch_xla's program returns {len(program.outputs)} outputs, the module's forward() "
+                         f"{len(eager_shapes)}: ttpack cannot tell which is which")
+    ops, outputs = list(program.ops), []
+    for (name, v), shape in zip(program.outputs, eager_shapes):
+        if v.type.shape != shape:
+            if int(np.prod(shape, dtype=np.int64)) != v.type.numel:
+                raise BuildError(f"output '{name}' is {list(shape)} in PyTorch but {list(v.type.shape)} in "
+                                 f"torch_xla's program: the elements differ, so ttpack refuses to guess")
+            reshape = ir.make_op("reshape", [v], {"shape": shape}, location=f"output '{name}' as PyTorch shapes it")
+            ops.append(reshape)
+            v = reshape.outputs[0]
+        outputs.append((name, v))
+    return program.with_ops(ops, outputs)
+
+
 def _input_names(module, n_positional: int, keywords: Sequence[str]) -> list[str]:
     try:
         params = [p for p in inspect.signature(module.forward).parameters.values()
@@ -127,6 +148,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
     # Present inputs in forward()'s order, whatever order torch_xla chose.
     by_name = dict(program.inputs)
     program.inputs = [(n, by_name[n]) for n in names]
+    program = _eager_output_shapes(program, [tuple(t.shape) for t in pytree.tree_leaves(eager)])
     source = {
         "framework": "torch",
         "framework_version": torch.__version__,
