@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from . import __version__
-from .errors import BuildError
+from .errors import BuildError, BuildWarning
 from .frontends import is_torch_module
 from .compiler import passes
 from .compiler.options import resolve as resolve_options
@@ -111,6 +112,9 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
                              "the function's parameters after params")
         say(f"lowering {getattr(fn_or_module, '__qualname__', 'function')} with JAX")
         program, source, stablehlo_text = lower_jax(fn_or_module, list(example_inputs), params, name=name)
+    for warning in program.facts.get("warnings", []):
+        say(f"warning: {warning}")
+        warnings.warn(warning, BuildWarning, stacklevel=3)
     lowered_counts = program.op_counts()
     t1 = time.perf_counter()
     say(f"compiling {sum(lowered_counts.values())} ops")

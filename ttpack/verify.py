@@ -100,7 +100,7 @@ def accuracy(got: list[np.ndarray], want: list[np.ndarray], names=None, framewor
             pearson = float(np.corrcoef(g64[finite], w64[finite])[0, 1])
         outputs.append({"name": name, "pearson": pearson, "max_abs_error": err,
                         "max_rel_error": err / scale if scale > 0 else (0.0 if err == 0 else float("inf")),
-                        "finite": same_nonfinite})
+                        "finite": same_nonfinite, "integer": g.dtype.kind in "biu"})
     return {"framework": framework, "outputs": outputs,
             "pearson": min((o["pearson"] for o in outputs if o["pearson"] is not None), default=1.0),
             "max_abs_error": max((o["max_abs_error"] for o in outputs), default=0.0),
@@ -136,6 +136,11 @@ def verify_archive(data: bytes, spec, chip: str | None = None) -> dict | None:
                                   f"{o['pearson']}, max rel error {o['max_rel_error']:.3g}): beyond what the "
                                   f"formats explain; try bfp_bf8 or no experimental_weight_dtype, math_fidelity=hifi4",
                                   framework)
+            continue
+        if o["integer"]:
+            if o["max_abs_error"] > 0:
+                raise VerifyError(f"{o['name']} differs from {framework}'s by up to {o['max_abs_error']:.0f} "
+                                  f"(integers must match exactly)", framework)
             continue
         bf16 = any(np.asarray(g).dtype.name == "bfloat16" for g in got) or any(
             np.asarray(x).dtype.name == "bfloat16" for x in inputs)
