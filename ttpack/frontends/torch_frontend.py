@@ -12,6 +12,9 @@ output pytree (tuples, dicts, transformers' ModelOutput).
 from __future__ import annotations
 
 import inspect
+import re
+from contextlib import contextmanager
+from functools import partial
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -38,6 +41,53 @@ def _positional_wrapper(module, names: list[str], n_positional: int):
     return Positional()
 
 
+@contextmanager
+def _stage(stage: str, hint=None):
+    """Failures inside torch.export and torch_xla become a BuildError naming
+    the stage, what failed in it and, where known, what to change."""
+    try:
+        yield
+    except BuildError:
+        raise
+    except Exception as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        advice = hint(e) if hint else None
+        raise BuildError(f"{stage} failed: {type(e).__name__}: {message}" +
+                         (f"\n{advice}" if advice else "")) from e
+
+
+def _export_hint(error: Exception) -> str | None:
+    text = str(error)
+    if "Cache" in text and ("pytree" in text or "not a known type" in text):
+        return ("The model returns a key/value cache (transformers' DynamicCache), which torch.export cannot "
+                "flatten: build it with the cache off, model.config.use_cache = False.")
+    if "scaled_dot_product" in text or "sdpa" in text.lower():
+        return ("The SDPA attention path did not trace: set model.config._attn_implementation = 'eager' "
+                "before building.")
+    if "data-dependent" in text.lower() or "guard" in text.lower():
+        return ("forward() branches on tensor values, which torch.export cannot trace into one program: "
+                "make the control flow depend on shapes only, or use torch.cond.")
+    return None
+
+
+def _capture_hint(exported, error: Exception) -> str | None:
+    """Where the ops torch_xla says it cannot capture are used in the model."""
+    from .torch_locations import node_location
+
+    m = re.search(r"not capturable by Pytorch/XLA: (.+)", str(error))
+    if not m:
+        return None
+    ops = [op.strip().replace("aten::", "") for op in m.group(1).split(",") if op.strip()]
+    lines = []
+    for node in exported.graph.nodes:
+        target = getattr(node.target, "__name__", str(node.target)).split(".")[0]
+        if node.op == "call_function" and target in ops:
+            lines.append(f"  aten.{target} at {node_location(node)}")
+    where = "\n".join(lines) or "  (no graph node names it)"
+    return (f"torch_xla has no lowering for these ops, used at:\n{where}\n"
+            f"Rewrite these parts of the model with other torch ops, or file an issue naming them.")
+
+
 def _safe_softmax(x, dim, dtype=None):
     """PyTorch's aten._safe_softmax (what scaled_dot_product_attention uses):
     softmax, except that a row whose every logit is -inf gives zeros, not
@@ -52,6 +102,46 @@ def _safe_softmax(x, dim, dtype=None):
     return torch.where(masked, torch.zeros_like(out), out)
 
 
+def _sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    """scaled_dot_product_attention as PyTorch's math path computes it in
+    eval mode (safe softmax: fully masked rows give zeros)."""
+    import math
+
+    import torch
+
+    if enable_gqa and key.shape[-3] != query.shape[-3]:
+        repeat = query.shape[-3] // key.shape[-3]
+        key = key.repeat_interleave(repeat, dim=-3)
+        value = value.repeat_interleave(repeat, dim=-3)
+    factor = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
+    scores = torch.matmul(query, key.transpose(-2, -1)) * factor
+    if is_causal:
+        n, m = query.shape[-2], key.shape[-2]
+        causal = torch.ones(n, m, dtype=torch.bool, device=query.device).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
+    if attn_mask is not None:
+        scores = (scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool
+                  else scores + attn_mask)
+    return torch.matmul(_safe_softmax(scores, -1), value)
+
+
+def _views_as_reshapes(exported):
+    """aten.view -> aten.reshape in the exported graph. A decomposition can
+    return other strides than the kernel it replaces (SDPA's CPU kernel
+    returns [batch, seq, heads, dim] memory order; its math form does not),
+    and a .view() the model applied to the kernel's output then fails (GPT-2,
+    nn.MultiheadAttention). In an inference graph, where nothing is mutated
+    through a view, reshape computes the same values."""
+    import torch
+
+    graph = exported.graph_module.graph
+    for node in graph.nodes:
+        if node.op == "call_function" and node.target is torch.ops.aten.view.default:
+            node.target = torch.ops.aten.reshape.default
+    exported.graph_module.recompile()
+    return exported
+
+
 def _decompositions() -> dict:
     """The decompositions ttpack runs on the exported program before torch_xla
     sees it: PyTorch's defaults, with the ops whose torch_xla treatment would
@@ -60,6 +150,7 @@ def _decompositions() -> dict:
 
     table = torch.export.default_decompositions()
     table[torch.ops.aten._safe_softmax.default] = _safe_softmax
+    table[torch.ops.aten.scaled_dot_product_attention.default] = _sdpa
     return table
 
 
@@ -114,12 +205,20 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
     names = _input_names(module, len(positional), list(keywords))
     wrapper = _positional_wrapper(module, names, len(positional))
 
+    what = type(module).__name__
     with torch.no_grad():
-        eager = wrapper(*tensors)
-        exported = torch.export.export(wrapper, tuple(tensors)).run_decompositions(_decompositions())
+        with _stage(f"running {what} on the example inputs"):
+            eager = wrapper(*tensors)
+        with _stage(f"exporting {what} with torch.export", _export_hint):
+            exported = torch.export.export(wrapper, tuple(tensors))
+        with _stage(f"decomposing {what}'s exported program"):
+            exported = _views_as_reshapes(exported).run_decompositions(_decompositions())
     # torch_xla would convert the weights to numpy itself, which fails on
-    # bfloat16: take them from the exported program instead.
-    bundle = exported_program_to_stablehlo(exported, StableHLOExportOptions(export_weights=False))._bundle
+    # bfloat16: take them from the exported program instead. With node
+    # metadata, every StableHLO op's location names the user's line and module.
+    options = StableHLOExportOptions(export_weights=False, export_node_metadata=True)
+    with _stage(f"converting {what} to StableHLO with torch_xla", partial(_capture_hint, exported)):
+        bundle = exported_program_to_stablehlo(exported, options)._bundle
     states = {**exported.state_dict, **exported.constants}
     (func,) = bundle.stablehlo_funcs
 
