@@ -25,6 +25,21 @@ from . import stablehlo, torch_to_numpy
 from .naming import output_names
 
 
+def _undo_torch_xla_patches(module) -> None:
+    """Importing torch_xla replaces torch.nn.GRU with its XLA-scan GRU, which
+    fails on CPU tensors (the eager run, torch.export): the user asked for
+    PyTorch's GRU, so put it back, for this module's GRUs and for later ones."""
+    import torch
+
+    original = getattr(torch.nn.GRU, "_orig", None)
+    if original is None:
+        return
+    torch.nn.GRU = original
+    for m in module.modules():
+        if type(m) is not original and isinstance(m, original) and type(m).__module__.startswith("torch_xla"):
+            m.__class__ = original
+
+
 def _positional_wrapper(module, names: list[str], n_positional: int):
     """torch_xla's exporter takes positional inputs only: call the user's
     module with its keyword inputs from a wrapper that takes all positionally."""
@@ -125,6 +140,113 @@ def _sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, sca
     return torch.matmul(_safe_softmax(scores, -1), value)
 
 
+# --- ops torch_xla cannot capture, decomposed into ones it can ---------------------------
+
+
+def _adaptive_avg_pool2d(x, output_size):
+    """Adaptive average pooling for any sizes (torch_xla captures only those
+    that divide): output cell i averages input rows floor(i H / oh) up to
+    ceil((i + 1) H / oh), as PyTorch's kernel; as two averaging matmuls."""
+    import torch
+
+    def averaging(n_in, n_out):  # [n_out, n_in], built from iotas (decompositions stay functional)
+        i = torch.arange(n_out, device=x.device)[:, None]
+        j = torch.arange(n_in, device=x.device)[None, :]
+        start, end = (i * n_in) // n_out, ((i + 1) * n_in + n_out - 1) // n_out
+        inside = (j >= start) & (j < end)
+        return inside.to(x.dtype) / (end - start).to(x.dtype)
+
+    oh, ow = output_size
+    return averaging(x.shape[-2], oh) @ x @ averaging(x.shape[-1], ow).T
+
+
+def _embedding_bag(weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
+                   per_sample_weights=None, include_last_offset=False, padding_idx=-1):
+    """aten._embedding_bag: each bag (a run of indices starting at an offset)
+    reduced by sum (mode 0), mean (1) or max (2), as one-hot matmuls and
+    masked maxima; empty bags give zeros, padding_idx entries are left out.
+    Returns (output, offset2bag, bag_size, max_indices) like the kernel;
+    max_indices, which only the backward pass reads, is zeros."""
+    import torch
+
+    n, bags = indices.shape[0], offsets.shape[0] - (1 if include_last_offset else 0)
+    position = torch.arange(n, device=indices.device)
+    bag_of = (position[None, :] >= offsets[:bags, None]).sum(0) - 1                # [n]
+    member = bag_of[None, :] == torch.arange(bags, device=indices.device)[:, None]  # [bags, n]
+    if padding_idx >= 0:
+        member = member & (indices != padding_idx)[None, :]
+    rows = torch.nn.functional.embedding(indices, weight)                           # [n, dim]
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights[:, None]
+    count = member.sum(1)
+    if mode == 2:
+        picked = torch.where(member[:, :, None], rows[None, :, :], float("-inf")).amax(1)
+        output = torch.where(count[:, None] > 0, picked, torch.zeros_like(picked))
+    else:
+        output = member.to(rows.dtype) @ rows
+        if mode == 1:
+            output = output / count.clamp(min=1)[:, None].to(rows.dtype)
+    max_indices = torch.zeros(output.shape if mode == 2 else (bags,), dtype=torch.int64)
+    return output, bag_of, count, max_indices
+
+
+def _max_pool2d_with_indices(x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """Dilated max pooling (torch_xla captures only dilation 1, which it
+    keeps): the maximum over the window's taps, each a strided slice of the
+    -inf-padded input, and the flat input index of the first maximum."""
+    import torch
+
+    pair = lambda v: tuple(v) * (2 // len(v)) if isinstance(v, (list, tuple)) and v else (v, v)  # noqa: E731
+    (kh, kw), (dh, dw) = pair(kernel_size), pair(dilation)
+    (sh, sw), (ph, pw) = pair(stride) if stride else (kh, kw), pair(padding)
+    if (dh, dw) == (1, 1):
+        return NotImplemented
+    h, w = x.shape[-2:]
+
+    def out_size(size, k, s, p, d):
+        span = d * (k - 1) + 1
+        n = -(-(size + 2 * p - span) // s) + 1 if ceil_mode else (size + 2 * p - span) // s + 1
+        return n - 1 if ceil_mode and (n - 1) * s >= size + p else n
+
+    oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
+    extra_h = max(0, (oh - 1) * sh + dh * (kh - 1) + 1 - (h + 2 * ph))
+    extra_w = max(0, (ow - 1) * sw + dw * (kw - 1) + 1 - (w + 2 * pw))
+    padded = torch.nn.functional.pad(x, (pw, pw + extra_w, ph, ph + extra_h), value=float("-inf"))
+    taps, where = [], []
+    for i in range(kh):
+        for j in range(kw):
+            taps.append(padded[..., i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw])
+            rows = torch.arange(oh) * sh - ph + i * dh
+            cols = torch.arange(ow) * sw - pw + j * dw
+            where.append(rows[:, None] * w + cols[None, :])
+    stacked = torch.stack(taps, -1)
+    best = stacked.argmax(-1)
+    values = stacked.amax(-1)
+    indices = torch.gather(torch.stack(where, -1).expand(*stacked.shape), -1, best[..., None])[..., 0]
+    return values, indices
+
+
+def _round_decimals(x, decimals=0):
+    """torch.round(x, decimals=d): to nearest even at 10^-d, as PyTorch does
+    it (scale, round, unscale)."""
+    import torch
+
+    if decimals >= 0:
+        scale = 10.0 ** decimals
+        return torch.round(x * scale) / scale
+    scale = 10.0 ** -decimals
+    return torch.round(x / scale) * scale
+
+
+def _unfold(x, dim, size, step):
+    """Tensor.unfold: the windows of `size` every `step` along dim, as a new last dim."""
+    import torch
+
+    dim = dim % x.dim()
+    windows = [x.narrow(dim, i * step, size) for i in range((x.shape[dim] - size) // step + 1)]
+    return torch.stack(windows, dim).movedim(dim + 1, -1)
+
+
 def _views_as_reshapes(exported):
     """aten.view -> aten.reshape in the exported graph. A decomposition can
     return other strides than the kernel it replaces (SDPA's CPU kernel
@@ -151,6 +273,15 @@ def _decompositions() -> dict:
     table = torch.export.default_decompositions()
     table[torch.ops.aten._safe_softmax.default] = _safe_softmax
     table[torch.ops.aten.scaled_dot_product_attention.default] = _sdpa
+    aten = torch.ops.aten
+    for op, fn in [(aten._adaptive_avg_pool2d.default, _adaptive_avg_pool2d),
+                   (aten._embedding_bag.default, _embedding_bag),
+                   (aten._embedding_bag_forward_only.default, _embedding_bag),
+                   (aten.max_pool2d_with_indices.default, _max_pool2d_with_indices),
+                   (aten.round.decimals, _round_decimals),
+                   (aten.unfold.default, _unfold),
+                   (aten.unfold_copy.default, _unfold)]:
+        table[op] = fn
     return table
 
 
@@ -196,6 +327,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
     from jaxlib.mlir.dialects import stablehlo as shlo_dialect
     from torch_xla.stablehlo import StableHLOExportOptions, exported_program_to_stablehlo
 
+    _undo_torch_xla_patches(module)
     if isinstance(example_inputs, Mapping):
         positional, keywords = [], dict(example_inputs)
     else:
