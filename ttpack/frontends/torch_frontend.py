@@ -247,6 +247,73 @@ def _unfold(x, dim, size, step):
     return torch.stack(windows, dim).movedim(dim + 1, -1)
 
 
+def _interpolation(n_in: int, n_out: int, mode: str, align_corners, scale, dtype):
+    """The [n_out, n_in] matrix of 1-D nearest or linear interpolation, with
+    PyTorch's source-index rules (area_pixel_compute_source_index, nearest_idx),
+    in float32 as its kernels compute them."""
+    import torch
+
+    dst = torch.arange(n_out, dtype=torch.float32)
+    f32 = np.float32
+    if align_corners:
+        step = f32(n_in - 1) / f32(n_out - 1) if n_out > 1 else f32(0)
+    else:
+        step = f32(1) / f32(scale) if scale else f32(n_in) / f32(n_out)
+    step = float(step)  # a float32 value: the products below round as PyTorch's float kernels do
+    columns = torch.arange(n_in)[None, :]
+    if mode == "nearest":
+        src = torch.clamp(torch.floor(dst * step).to(torch.int64), max=n_in - 1)
+        return (columns == src[:, None]).to(dtype)
+    if mode == "nearest-exact":
+        src = torch.clamp(torch.floor((dst + 0.5) * step).to(torch.int64), max=n_in - 1)
+        return (columns == src[:, None]).to(dtype)
+    src = dst * step if align_corners else torch.clamp((dst + 0.5) * step - 0.5, min=0.0)
+    x0 = torch.clamp(torch.floor(src).to(torch.int64), max=n_in - 1)
+    x1 = torch.clamp(x0 + 1, max=n_in - 1)
+    frac = (src - x0.to(torch.float32))[:, None]
+    return ((columns == x0[:, None]) * (1 - frac) + (columns == x1[:, None]) * frac).to(dtype)
+
+
+def _upsample(mode: str, vec: bool):
+    """aten.upsample_{nearest,bilinear}2d (.default and .vec): torch_xla
+    lowers them to general gathers; as interpolation matmuls over H and W
+    they are ops ttpack runs (nearest by a whole factor: a repeat, exact for
+    every value). A linear interpolation matrix multiplies every input of a
+    row, so an inf input spreads NaN along its row where PyTorch touches
+    only the two neighbours."""
+    linear = mode == "bilinear"
+
+    def upsample(x, output_size, *args):
+        align = args[0] if linear else None
+        rest = args[1:] if linear else args
+        if vec:
+            scales = tuple(rest[0]) if rest and rest[0] is not None else (None, None)
+        else:
+            scales = (tuple(rest) + (None, None))[:2]
+        return _resize(mode, x, output_size, align, scales)
+
+    return upsample
+
+
+def _resize(mode, x, output_size, align_corners, scales):
+    import torch
+
+    h, w = x.shape[-2:]
+    if output_size:
+        oh, ow = output_size
+    else:
+        oh, ow = int(h * scales[0]), int(w * scales[1])
+    if mode == "nearest" and oh % h == 0 and ow % w == 0 and (scales[0] in (None, oh / h)) and \
+            (scales[1] in (None, ow / w)):
+        fh, fw = oh // h, ow // w
+        lead = x.shape[:-2]
+        y = x.reshape(*lead, h, 1, w, 1).expand(*lead, h, fh, w, fw)
+        return y.reshape(*lead, oh, ow)
+    a_h = _interpolation(h, oh, mode, align_corners, scales[0], x.dtype)
+    a_w = _interpolation(w, ow, mode, align_corners, scales[1], x.dtype)
+    return torch.matmul(torch.matmul(a_h, x), a_w.transpose(0, 1))
+
+
 def _views_as_reshapes(exported):
     """aten.view -> aten.reshape in the exported graph. A decomposition can
     return other strides than the kernel it replaces (SDPA's CPU kernel
@@ -280,6 +347,12 @@ def _decompositions() -> dict:
                    (aten.max_pool2d_with_indices.default, _max_pool2d_with_indices),
                    (aten.round.decimals, _round_decimals),
                    (aten.unfold.default, _unfold),
+                   (aten.upsample_nearest2d.default, _upsample("nearest", False)),
+                   (aten.upsample_nearest2d.vec, _upsample("nearest", True)),
+                   (aten._upsample_nearest_exact2d.default, _upsample("nearest-exact", False)),
+                   (aten._upsample_nearest_exact2d.vec, _upsample("nearest-exact", True)),
+                   (aten.upsample_bilinear2d.default, _upsample("bilinear", False)),
+                   (aten.upsample_bilinear2d.vec, _upsample("bilinear", True)),
                    (aten.unfold_copy.default, _unfold)]:
         table[op] = fn
     return table
