@@ -51,17 +51,26 @@ static bool same_dims(const ttp_tensor* t, const int64_t* dims, int rank) {
   return true;
 }
 
-static ttp_status* check_arity(const ttp_op* op, uint32_t min_in, uint32_t max_in) {
+static ttp_status* check_arity_outputs(const ttp_op* op, uint32_t min_in, uint32_t max_in, uint32_t n_out) {
   if (op->n_inputs < min_in || op->n_inputs > max_in) {
     if (min_in == max_in) return BAD("takes %u input(s), got %u", min_in, op->n_inputs);
     return BAD("takes at least %u input(s), got %u", min_in, op->n_inputs);
   }
-  if (op->n_outputs != 1) return BAD("has 1 output, got %u", op->n_outputs);
-  /* Kernels read inputs while writing the output (restrict). */
-  for (uint32_t k = 0; k < op->n_inputs; k++)
-    if (op->inputs[k] == op->outputs[0])
-      return BAD("output tensor %u is also input %u", op->outputs[0], k);
+  if (op->n_outputs != n_out) return BAD("has %u output(s), got %u", n_out, op->n_outputs);
+  /* Kernels read inputs while writing the outputs (restrict), and write
+     each output once. */
+  for (uint32_t j = 0; j < n_out; j++) {
+    for (uint32_t k = 0; k < op->n_inputs; k++)
+      if (op->inputs[k] == op->outputs[j])
+        return BAD("output tensor %u is also input %u", op->outputs[j], k);
+    for (uint32_t k = 0; k < j; k++)
+      if (op->outputs[k] == op->outputs[j]) return BAD("outputs %u and %u are one tensor %u", k, j, op->outputs[j]);
+  }
   return NULL;
+}
+
+static ttp_status* check_arity(const ttp_op* op, uint32_t min_in, uint32_t max_in) {
+  return check_arity_outputs(op, min_in, max_in, 1);
 }
 
 /* Inputs [first, n_inputs) share one element type (decoding has checked
@@ -623,6 +632,131 @@ static ttp_status* verify_cumsum(const ttp_plan* plan, const ttp_op* op) {
   return check_out_like(plan, op, IN(0));
 }
 
+/* ---- Coverage II: isfinite, reverse, sort, top_k, conv_transpose2d ----------------- */
+
+/* Output j has element type dtype and shape dims. */
+static ttp_status* check_output(const ttp_plan* plan, const ttp_op* op, uint32_t j, int dtype, const int64_t* dims,
+                                int rank) {
+  const ttp_tensor* t = OUT(j);
+  if (t->dtype != dtype)
+    return BAD("output %u is %s, expected element type %s", j, tstr(t).s, ttp_dtype_name(dtype));
+  if (!same_dims(t, dims, rank)) return BAD("output %u is %s, expected shape %s", j, tstr(t).s, dims_str(dims, rank).s);
+  return NULL;
+}
+
+/* isfinite: a float input, a bool output of its shape. */
+static ttp_status* verify_to_bool(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(op, 1, 1));
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, TTP_DTYPE_BOOL));
+  return check_out_dims(plan, op, IN(0)->dims, (int)IN(0)->rank);
+}
+
+static ttp_status* verify_reverse(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(op, 1, 1));
+  const ttp_tensor* in = IN(0);
+  const int64_t* dims;
+  uint32_t n;
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_REVERSE_DIMS, 0, in->rank, &dims, &n));
+  unsigned seen = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (dims[i] < 0 || dims[i] >= (int64_t)in->rank || (seen & (1u << dims[i])))
+      return BAD("attribute 'dims' %s is not a set of dims of %s", dims_str(dims, (int)n).s, tstr(in).s);
+    seen |= 1u << dims[i];
+  }
+  return check_out_like(plan, op, in);
+}
+
+/* Indices along a dim are stored as int32: the dim must not be longer. */
+static ttp_status* check_indexable(const ttp_tensor* x, int dim) {
+  if (x->dims[dim] > (int64_t)INT32_MAX + 1)
+    return BAD("dim %d of %s is too long for int32 indices", dim, tstr(x).s);
+  return NULL;
+}
+
+/* sort: (values like x, int32 indices of x's shape) along one dim of x. */
+static ttp_status* verify_sort(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity_outputs(op, 1, 1, 2));
+  const ttp_tensor* x = IN(0);
+  int dim;
+  int64_t flag;
+  TTP_RETURN_IF_ERROR(get_dim(op, TTP_ATTR_SORT_DIM, x, &dim));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_DESCENDING, 0, 1, &flag));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_STABLE, 0, 1, &flag));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_TOTAL_ORDER, 0, 1, &flag));
+  TTP_RETURN_IF_ERROR(check_indexable(x, dim));
+  TTP_RETURN_IF_ERROR(check_output(plan, op, 0, x->dtype, x->dims, (int)x->rank));
+  return check_output(plan, op, 1, TTP_DTYPE_INT32, x->dims, (int)x->rank);
+}
+
+/* top_k: (values, int32 indices), x's shape with k along dim, k <= that dim. */
+static ttp_status* verify_top_k(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity_outputs(op, 1, 1, 2));
+  const ttp_tensor* x = IN(0);
+  int dim;
+  int64_t largest, k;
+  TTP_RETURN_IF_ERROR(get_dim(op, TTP_ATTR_TOP_K_DIM, x, &dim));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_TOP_K_LARGEST, 0, 1, &largest));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_TOP_K_K, 0, x->dims[dim], &k));
+  TTP_RETURN_IF_ERROR(check_indexable(x, dim));
+  int64_t dims[TTP_MAX_RANK];
+  memcpy(dims, x->dims, sizeof(int64_t) * x->rank);
+  dims[dim] = k;
+  TTP_RETURN_IF_ERROR(check_output(plan, op, 0, x->dtype, dims, (int)x->rank));
+  return check_output(plan, op, 1, TTP_DTYPE_INT32, dims, (int)x->rank);
+}
+
+/* ops.py _transposed_out, every sum and product checked: the uncropped
+   extent (size - 1) * s + d * (k - 1) + 1 + extra fits int64, so kernels
+   can compute any tap position h * s + i * d - lo without overflow, and the
+   padding leaves at least one row. */
+static ttp_status* transposed_out(const char* axis, int64_t size, int64_t k, int64_t s, int64_t lo, int64_t hi,
+                                  int64_t extra, int64_t d, int64_t* out) {
+  *out = 0;
+  if (s < 1 || d < 1 || k < 1 || lo < 0 || hi < 0 || extra < 0)
+    return BAD("strides, dilations and windows must be >= 1, padding and output padding >= 0; along %s: window %"
+               PRId64 ", stride %" PRId64 ", dilation %" PRId64 ", padding %" PRId64 " and %" PRId64
+               ", output padding %" PRId64, axis, k, s, d, lo, hi, extra);
+  if (size < 1) return BAD("input %s is empty", axis);
+  if (size - 1 > (INT64_MAX / 4) / s || k - 1 > (INT64_MAX / 4) / d || extra > INT64_MAX / 4)
+    return BAD("sizes along %s overflow: size %" PRId64 ", window %" PRId64 ", stride %" PRId64 ", dilation %" PRId64
+               ", output padding %" PRId64, axis, size, k, s, d, extra);
+  const int64_t full = (size - 1) * s + d * (k - 1) + 1 + extra; /* < INT64_MAX */
+  if (lo >= full || hi >= full - lo)
+    return BAD("padding %" PRId64 " and %" PRId64 " crops all %" PRId64 " positions along %s", lo, hi, full, axis);
+  *out = full - lo - hi;
+  return NULL;
+}
+
+static ttp_status* verify_conv_transpose2d(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(op, 3, 3));
+  TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
+  int64_t act, groups;
+  TTP_RETURN_IF_ERROR(
+      get_int_in(op, TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION, TTP_ACTIVATION_NONE, TTP_ACTIVATION_MAX, &act));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV_TRANSPOSE2D_GROUPS, 1, INT64_MAX, &groups));
+  const ttp_tensor *x = IN(0), *w = IN(1), *b = IN(2);
+  if (x->rank != 4 || w->rank != 4 || b->rank != 1)
+    return BAD("needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O]; got %s, %s, %s", tstr(x).s, tstr(w).s,
+               tstr(b).s);
+  const int64_t C = x->dims[3], cg = w->dims[2], O = w->dims[3];
+  if (C % groups || O % groups || cg != C / groups || b->dims[0] != O)
+    return BAD("channels do not match: x %s, w %s, b %s, groups %" PRId64, tstr(x).s, tstr(w).s, tstr(b).s,
+               groups);
+  const int64_t *st, *pad, *extra, *dil;
+  uint32_t n;
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV_TRANSPOSE2D_STRIDE, 2, 2, &st, &n));
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV_TRANSPOSE2D_PADDING, 4, 4, &pad, &n));
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV_TRANSPOSE2D_OUTPUT_PADDING, 2, 2, &extra, &n));
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV_TRANSPOSE2D_DILATION, 2, 2, &dil, &n));
+  int64_t dims[4] = {x->dims[0], 0, 0, O};
+  TTP_RETURN_IF_ERROR(
+      transposed_out("height", x->dims[1], w->dims[0], st[0], pad[0], pad[1], extra[0], dil[0], &dims[1]));
+  TTP_RETURN_IF_ERROR(
+      transposed_out("width", x->dims[2], w->dims[1], st[1], pad[2], pad[3], extra[1], dil[1], &dims[2]));
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, x->dtype));
+  return check_out_dims(plan, op, dims, 4);
+}
+
 /* ---- the plan ---------------------------------------------------------------------- */
 
 /* A switch over the enum, without a default: an op added to the registry
@@ -647,6 +781,10 @@ static ttp_status* verify_op(const ttp_plan* plan, const ttp_op* op) {
     case TTP_OP_ERF:
     case TTP_OP_ERFC:
     case TTP_OP_RELU:
+    case TTP_OP_EXPM1:
+    case TTP_OP_LOG1P:
+    case TTP_OP_ROUND:
+    case TTP_OP_ROUND_AFZ:
     case TTP_OP_TO_LAYOUT:
     case TTP_OP_TO_MEMORY_CONFIG:
       return verify_same_as_input(plan, op);
@@ -682,6 +820,7 @@ static ttp_status* verify_op(const ttp_plan* plan, const ttp_op* op) {
     case TTP_OP_SUM:
     case TTP_OP_MAX:
     case TTP_OP_MIN:
+    case TTP_OP_PROD:
       return verify_reduce(plan, op);
     case TTP_OP_ARANGE: return verify_arange(plan, op);
     case TTP_OP_GELU: return verify_gelu(plan, op);
@@ -699,7 +838,14 @@ static ttp_status* verify_op(const ttp_plan* plan, const ttp_op* op) {
     case TTP_OP_ARGMAX:
     case TTP_OP_ARGMIN:
       return verify_arg(plan, op);
-    case TTP_OP_CUMSUM: return verify_cumsum(plan, op);
+    case TTP_OP_CUMSUM:
+    case TTP_OP_CUMPROD:
+      return verify_cumsum(plan, op);
+    case TTP_OP_ISFINITE: return verify_to_bool(plan, op);
+    case TTP_OP_REVERSE: return verify_reverse(plan, op);
+    case TTP_OP_SORT: return verify_sort(plan, op);
+    case TTP_OP_TOP_K: return verify_top_k(plan, op);
+    case TTP_OP_CONV_TRANSPOSE2D: return verify_conv_transpose2d(plan, op);
     case TTP_OP_COUNT: break;
   }
   return ttp_make_status(TTP_UNSUPPORTED, "this runtime (%s) cannot verify the op; upgrade ttpack",

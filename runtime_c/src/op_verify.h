@@ -25,6 +25,9 @@ _Static_assert(TTP_ATTR_MAX_POOL2D_KERNEL == TTP_ATTR_AVG_POOL2D_KERNEL &&
                    TTP_ATTR_MAX_POOL2D_PADDING == TTP_ATTR_AVG_POOL2D_PADDING &&
                    TTP_ATTR_MAX_POOL2D_PADDING == TTP_ATTR_SUM_POOL2D_PADDING,
                "pooling attribute slots differ");
+_Static_assert(TTP_ATTR_SUM_DIMS == TTP_ATTR_PROD_DIMS && TTP_ATTR_SUM_KEEPDIM == TTP_ATTR_PROD_KEEPDIM,
+               "prod's attribute slots differ from sum's");
+_Static_assert(TTP_ATTR_CUMSUM_DIM == TTP_ATTR_CUMPROD_DIM, "cumsum/cumprod attribute slots differ");
 _Static_assert(TTP_ATTR_ARGMAX_DIM == TTP_ATTR_ARGMIN_DIM && TTP_ATTR_ARGMAX_KEEPDIM == TTP_ATTR_ARGMIN_KEEPDIM,
                "argmax/argmin attribute slots differ");
 

@@ -69,9 +69,20 @@ enum ttp_op_code {
   TTP_OP_ARGMIN = 60,
   TTP_OP_ERFC = 61,
   TTP_OP_CUMSUM = 62,
-  TTP_OP_TO_LAYOUT = 63,
-  TTP_OP_TO_MEMORY_CONFIG = 64,
-  TTP_OP_COUNT = 65
+  TTP_OP_EXPM1 = 63,
+  TTP_OP_LOG1P = 64,
+  TTP_OP_ROUND = 65,
+  TTP_OP_ROUND_AFZ = 66,
+  TTP_OP_ISFINITE = 67,
+  TTP_OP_REVERSE = 68,
+  TTP_OP_PROD = 69,
+  TTP_OP_CUMPROD = 70,
+  TTP_OP_SORT = 71,
+  TTP_OP_TOP_K = 72,
+  TTP_OP_CONV_TRANSPOSE2D = 73,
+  TTP_OP_TO_LAYOUT = 74,
+  TTP_OP_TO_MEMORY_CONFIG = 75,
+  TTP_OP_COUNT = 76
 };
 
 #define TTP_MAX_ATTRS 7
@@ -131,6 +142,23 @@ enum ttp_op_code {
 #define TTP_ATTR_ARGMIN_DIM 0
 #define TTP_ATTR_ARGMIN_KEEPDIM 1
 #define TTP_ATTR_CUMSUM_DIM 0
+#define TTP_ATTR_REVERSE_DIMS 0
+#define TTP_ATTR_PROD_DIMS 0
+#define TTP_ATTR_PROD_KEEPDIM 1
+#define TTP_ATTR_CUMPROD_DIM 0
+#define TTP_ATTR_SORT_DIM 0
+#define TTP_ATTR_SORT_DESCENDING 1
+#define TTP_ATTR_SORT_STABLE 2
+#define TTP_ATTR_SORT_TOTAL_ORDER 3
+#define TTP_ATTR_TOP_K_K 0
+#define TTP_ATTR_TOP_K_DIM 1
+#define TTP_ATTR_TOP_K_LARGEST 2
+#define TTP_ATTR_CONV_TRANSPOSE2D_STRIDE 0
+#define TTP_ATTR_CONV_TRANSPOSE2D_PADDING 1
+#define TTP_ATTR_CONV_TRANSPOSE2D_OUTPUT_PADDING 2
+#define TTP_ATTR_CONV_TRANSPOSE2D_DILATION 3
+#define TTP_ATTR_CONV_TRANSPOSE2D_GROUPS 4
+#define TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION 5
 
 typedef struct ttp_op_def {
   const char* name;
@@ -222,6 +250,17 @@ static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
   {"argmin", {"dim", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
   {"erfc", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
   {"cumsum", {"dim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"expm1", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"log1p", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"round", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"round_afz", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"isfinite", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"reverse", {"dims"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"prod", {"dims", "keepdim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"cumprod", {"dim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"sort", {"dim", "descending", "stable", "total_order"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"top_k", {"k", "dim", "largest"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
+  {"conv_transpose2d", {"stride", "padding", "output_padding", "dilation", "groups", "activation"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
   {"to_layout", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"to_memory_config", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
 };

@@ -622,3 +622,156 @@ def test_index_with_input_ids(torch_build):
 def test_index_columns(torch_build):
     idx = torch.tensor([3, 0, 3, 1])
     check(torch_build, Fn(lambda x: x[:, idx]), [randn(4, 5)], ["stablehlo.gather"])
+
+
+# --- Coverage II: flip, sort / argsort / topk, expm1 / log1p / round / isfinite, prod, cumprod,
+# logsumexp, transposed convolutions ------------------------------------------------------------------
+# torch_xla's comparators are LT / GT with TOTALORDER: NaN sorts after +inf
+# (first when descending) as in eager; unlike eager, -0.0 sorts before +0.0,
+# so the data below has no signed zeros. torch.topk is a sort and a slice.
+
+covers("stablehlo.reverse")
+
+
+def test_flip(torch_build):
+    torch.manual_seed(30)
+    x, i = randn(2, 3, 4), torch.randint(-9, 9, (3, 5))
+    built = check(torch_build, Fn(lambda x, i: (torch.flip(x, [-1, 0]), torch.flip(i, [1]), torch.fliplr(x),
+                                                torch.flip(x > 0, [1]))), [x, i], ["stablehlo.reverse"])
+    assert built.op_names.count("reverse") == 4, built.op_names
+
+
+covers("stablehlo.sort")
+
+
+@pytest.mark.parametrize("dim,descending", [(-1, False), (0, True), (1, True)], ids=str)
+def test_sort_and_argsort(torch_build, dim, descending):
+    # many ties (stable=True keeps their order), float and int64
+    torch.manual_seed(31)
+    x = torch.randint(-3, 4, (3, 5, 4)).float()
+    y = torch.randint(-3, 4, (3, 5, 4))
+
+    def fn(x, y):
+        v, i = torch.sort(x, dim=dim, descending=descending, stable=True)
+        w, j = torch.sort(y, dim=dim, descending=descending, stable=True)
+        return v, i, torch.argsort(x, dim=dim, descending=descending, stable=True), w, j
+    built = check(torch_build, Fn(fn), [x, y], ["stablehlo.sort"])
+    # (torch.argsort(x) is the sort of x again: torch.export shares it)
+    assert built.op_names.count("sort") >= 2 and "embedding" not in built.op_names, built.op_names
+
+
+def test_sort_topk_nan_inf_and_bool(torch_build):
+    # default (unstable) sorts and topk on distinct values, one NaN per row
+    torch.manual_seed(32)
+    x = torch.randperm(24).reshape(4, 6).float() - 12
+    x[0, 2], x[1, 0], x[2, 5], x[3, 1] = float("nan"), float("inf"), -float("inf"), float("nan")
+    x[3, 4] = float("inf")
+    b = torch.rand(3, 7) < 0.5
+
+    def fn(x, b):
+        v, i = torch.sort(x)
+        w, j = torch.sort(x, dim=0, descending=True)
+        t, k = torch.topk(x, 3)
+        s, m = torch.topk(x, 2, dim=0, largest=False)
+        bv, bi = torch.sort(b, dim=1, stable=True)
+        return v, i, w, j, t, k, s, m, torch.argsort(x, dim=1, descending=True), bv, bi
+    built = check(torch_build, Fn(fn), [x, b], ["stablehlo.sort", "stablehlo.slice"])
+    assert "embedding" not in built.op_names, built.op_names
+
+
+covers("stablehlo.exponential_minus_one", "stablehlo.log_plus_one", "stablehlo.round_nearest_even")
+
+
+def test_expm1_log1p_round_isfinite(torch_build):
+    torch.manual_seed(33)
+    x = randn(3, 8) * 3
+    x[0] = torch.tensor([1e-10, -1e-10, 1e-7, 0.5, -0.5, 1.5, 2.5, -2.5])
+    x[1] = torch.tensor([3.5, -0.3, 0.49999997, 4194304.5, 1e30, -0.99, 80.0, -100.0])
+    x[2, :3] = torch.tensor([float("inf"), -float("inf"), float("nan")])
+    # (torch_xla clamps with an upper bound of FLT_MAX, not inf: clamp the rows without inf)
+    fn = Fn(lambda x: (torch.expm1(x), torch.log1p(x[:2].clamp(min=-0.999)), torch.round(x), torch.isfinite(x),
+                       torch.log1p(x), torch.isinf(x), torch.isnan(x)))
+    built = check(torch_build, fn, [x], ["stablehlo.exponential_minus_one", "stablehlo.log_plus_one",
+                                         "stablehlo.round_nearest_even"])
+    assert {"expm1", "log1p", "round"} <= set(built.op_names), built.op_names
+
+
+def near_one(*shape):
+    """Products of these neither overflow nor vanish: magnitudes in [0.5, 1.5), either sign."""
+    return (torch.rand(*shape) + 0.5) * (torch.randint(0, 2, shape) * 2 - 1)
+
+
+def test_prod(torch_build):
+    torch.manual_seed(34)
+    x, i = near_one(3, 4, 5), torch.randint(-3, 4, (3, 4, 5))
+    fn = Fn(lambda x, i: (torch.prod(x, dim=1), torch.prod(x, dim=0, keepdim=True), torch.prod(x),
+                          torch.prod(i, dim=-1), torch.prod(i)))
+    built = check(torch_build, fn, [x, i], ["stablehlo.reduce"])
+    assert built.op_names.count("prod") == 5, built.op_names
+
+
+def test_cumprod(torch_build):
+    # a reduce_window multiply over the whole dim (torch_xla cannot capture an int64 cumprod)
+    torch.manual_seed(35)
+    built = check(torch_build, Fn(lambda x: (torch.cumprod(x, dim=1), torch.cumprod(x, dim=-1))), [near_one(3, 4, 5)],
+                  ["stablehlo.reduce_window"])
+    assert built.op_names.count("cumprod") == 2, built.op_names
+
+
+def test_logsumexp(torch_build):
+    # torch_xla's logsumexp: max (init -FLT_MAX), an infinite max counts as 0, exp, sum, log
+    torch.manual_seed(36)
+    x = randn(5, 6) * 3
+    x[1] = -float("inf")
+    x[2, :4] = -float("inf")
+    x[3] = randn(6) - 1e30
+    x[4] = -3e38
+    check(torch_build, Fn(lambda x: (torch.logsumexp(x, dim=1), torch.logsumexp(x, dim=0, keepdim=True),
+                                     torch.logsumexp(x[:4], dim=(0, 1)))), [x], ["stablehlo.reduce"])
+
+
+CONV_TRANSPOSES = [
+    # name, in, out, kernel, stride, padding, output_padding, dilation, groups, bias, input H x W
+    ("k3-s2-p1-out1", 4, 6, 3, 2, 1, 1, 1, 1, True, (5, 5)),
+    ("k4-s2-p1-dcgan", 3, 2, 4, 2, 1, 0, 1, 1, True, (4, 6)),
+    ("k3-s2-p2-dilation2-groups2", 4, 6, 3, 2, 2, 0, 2, 2, True, (5, 5)),
+    ("k2-s2-unet-nobias", 4, 3, 2, 2, 0, 0, 1, 1, False, (3, 4)),
+    ("k2x3-s1x2-p0x1-out0x1", 2, 4, (2, 3), (1, 2), (0, 1), (0, 1), 1, 1, True, (4, 3)),
+    ("depthwise-s3-out2", 3, 3, 3, 3, 1, 2, 1, 3, True, (3, 3)),
+    ("k1-s2", 5, 2, 1, 2, 0, 1, 1, 1, True, (3, 3)),
+]
+
+
+@pytest.mark.parametrize("name,cin,cout,k,stride,padding,out_pad,dilation,groups,bias,hw", CONV_TRANSPOSES,
+                         ids=[c[0] for c in CONV_TRANSPOSES])
+def test_conv_transpose2d(torch_build, name, cin, cout, k, stride, padding, out_pad, dilation, groups, bias, hw):
+    # torch_xla: the weight transposed and spatially reversed (folded at build
+    # time), a convolution with lhs_dilation = stride; the bias folds in
+    torch.manual_seed(37)
+    conv = nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=padding, output_padding=out_pad,
+                              dilation=dilation, groups=groups, bias=bias)
+    built = check(torch_build, conv, [randn(2, cin, *hw)], ["stablehlo.convolution"])
+    assert [op["op"] for op in built.compute_ops()] == ["conv_transpose2d"], built.op_names
+
+
+def test_conv_transpose1d_relu_conv1d(torch_build):
+    # torch_xla writes 1-D convolutions as 2-D ones over a unit height (the
+    # reshapes around them keep the relu apart from the first)
+    torch.manual_seed(38)
+    net = nn.Sequential(nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+                        nn.Conv1d(6, 3, 3, padding=1))
+    built = check(torch_build, net, [randn(2, 4, 7)], ["stablehlo.convolution"])
+    names = built.op_names
+    assert names.count("conv_transpose2d") == 1 and names.count("conv2d") == 1, names
+
+
+def test_decoder_stays_nhwc(torch_build):
+    # ConvTranspose2d, BatchNorm, ReLU, ConvTranspose2d, Sigmoid: the batch
+    # norm and relu fold into the first, permutes only at the ends
+    torch.manual_seed(39)
+    net = nn.Sequential(nn.ConvTranspose2d(6, 4, 4, stride=2, padding=1), with_running_stats(nn.BatchNorm2d(4)),
+                        nn.ReLU(), nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())
+    built = check(torch_build, net, [randn(2, 6, 3, 4)], ["stablehlo.convolution", "stablehlo.batch_norm_inference"])
+    compute = built.compute_ops()
+    assert [op["op"] for op in compute] == ["conv_transpose2d", "conv_transpose2d", "sigmoid"], built.op_names
+    assert compute[0]["attrs"]["activation"] == [ACT_RELU] and built.op_names.count("permute") == 2, built.op_names

@@ -142,7 +142,8 @@ def _common_perm(op: Op, producer: dict[int, Op]):
 
 
 def fold_batch_norm(program: Program) -> Program:
-    """batch_norm(conv2d(x, w, b)) with constant statistics -> conv2d(x, w', b')."""
+    """batch_norm(conv2d(x, w, b)) with constant statistics -> conv2d(x, w', b');
+    conv_transpose2d likewise (its weights' last dim is the output channel too)."""
     g = Graph(program)
     replace, drop, mapping = {}, set(), {}
     for op in program.ops:
@@ -150,7 +151,7 @@ def fold_batch_norm(program: Program) -> Program:
             continue
         conv = g.op(op.inputs[0])
         params = op.inputs[1:]
-        if (conv is None or conv.name != "conv2d" or not g.single_use(op.inputs[0])
+        if (conv is None or conv.name not in ("conv2d", "conv_transpose2d") or not g.single_use(op.inputs[0])
                 or conv.attrs["activation"][0] != ACT["none"]
                 or not all(v.is_constant for v in params + conv.inputs[1:])):
             continue
@@ -161,7 +162,7 @@ def fold_batch_norm(program: Program) -> Program:
         w2 = constant((w * scale).astype(dtype), _derived(conv.inputs[1], "bn"), folded=True)
         b2 = constant(((b - mean) * scale + bias).astype(dtype),
                       _derived(conv.inputs[2], "bn") or _derived(op.inputs[4], "conv"), folded=True)
-        replace[id(conv)] = Op("conv2d", [conv.inputs[0], w2, b2], conv.attrs, op.outputs, conv.location)
+        replace[id(conv)] = Op(conv.name, [conv.inputs[0], w2, b2], conv.attrs, op.outputs, conv.location)
         drop.add(id(op))
     return _rewrite(program, replace, drop) if replace else program
 
@@ -260,14 +261,15 @@ def fuse_bias(program: Program) -> Program:
 
 
 def fuse_bias_activation(program: Program, activations: bool = True) -> Program:
-    """conv2d / linear followed by + bias (a constant along the channel dim)
-    and an activation -> one op with the bias and activation attribute."""
+    """conv2d / conv_transpose2d / linear followed by + bias (a constant
+    along the channel dim) and an activation -> one op with the bias and
+    activation attribute."""
     changed = True
     while changed:
         changed = False
         g = Graph(program)
         for op in program.ops:
-            if op.name not in ("conv2d", "linear") or op.attrs["activation"][0] != ACT["none"]:
+            if op.name not in ("conv2d", "conv_transpose2d", "linear") or op.attrs["activation"][0] != ACT["none"]:
                 continue
             (out,) = op.outputs
             bias = _bias_after(g, op)

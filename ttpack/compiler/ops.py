@@ -644,6 +644,180 @@ _register("erfc", (), _same_as_input, lambda xs, a: [_erfc(xs[0])], FLOAT,
 _register("cumsum", ("dim",), _cumsum_rule,
           lambda xs, a: [np.cumsum(xs[0], axis=a["dim"][0], dtype=xs[0].dtype)], NUMERIC, "inclusive prefix sum")
 
+# --- Coverage II: reverse, conv_transpose2d, sort / top_k, more elementwise and
+# multiplicative reductions -------------------------------------------------------------
+
+
+def _to_bool_rule(ins, attrs):
+    return [TensorType(ins[0].shape, "bool")]
+
+
+def _round_half_away(x):
+    """C's round(): ties away from zero (StableHLO round_nearest_afz). In
+    float64, where |x| + 0.5 is exact for every float32 that is not already
+    an integer."""
+    x64 = x.astype(np.float64)
+    return np.copysign(np.trunc(np.abs(x64) + 0.5), x64).astype(x.dtype)
+
+
+def _dims_rule(ins, attrs):
+    dims = tuple(attrs["dims"])
+    if len(set(dims)) != len(dims) or any(not 0 <= d < ins[0].rank for d in dims):
+        raise OpError(f"bad dims {dims} for rank {ins[0].rank}")
+    return [ins[0]]
+
+
+def _flag(attrs, name):
+    (v,) = attrs[name]
+    if v not in (0, 1):
+        raise OpError(f"attribute {name} must be 0 or 1, got {v}")
+    return v
+
+
+def _sort_rule(ins, attrs):
+    x = ins[0]
+    (dim,) = attrs["dim"]
+    if x.rank < 1 or not 0 <= dim < x.rank:
+        raise OpError(f"sort dim {dim} out of range for {x}")
+    for name in ("descending", "stable", "total_order"):
+        _flag(attrs, name)
+    return [x, TensorType(x.shape, "int32")]
+
+
+def _top_k_rule(ins, attrs):
+    x = ins[0]
+    (k,), (dim,) = attrs["k"], attrs["dim"]
+    _flag(attrs, "largest")
+    if x.rank < 1 or not 0 <= dim < x.rank:
+        raise OpError(f"top_k dim {dim} out of range for {x}")
+    if not 0 <= k <= x.shape[dim]:
+        raise OpError(f"top_k k={k} out of range for a dim of {x.shape[dim]}")
+    shape = x.shape[:dim] + (k,) + x.shape[dim + 1:]
+    return [TensorType(shape, x.dtype), TensorType(shape, "int32")]
+
+
+def _order_keys(x, total_order):
+    """int64 keys whose order is the sort order of x's elements: for floats
+    IEEE 754 totalOrder (-NaN < -inf < ... < -0 < +0 < ... < +inf < +NaN),
+    or with total_order=0 the numeric order with -0 == +0 and every NaN above
+    +inf (NumPy's, JAX's and PyTorch's sort)."""
+    if x.dtype.kind in "iub":
+        return x.astype(np.int64)
+    f = x.astype(np.float32)
+    if not total_order:
+        f = np.where(f == 0, np.float32(0), f)
+        f = np.where(np.isnan(f), np.float32(np.nan), f)
+    bits = np.ascontiguousarray(f).view(np.int32).astype(np.int64)
+    return np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+
+
+def _sorted_order(x, dim, descending, total_order):
+    """Indices that stably sort x along dim (equal keys keep their order)."""
+    keys = _order_keys(x, total_order)
+    return np.argsort(-keys if descending else keys, axis=dim, kind="stable")
+
+
+def _sort(xs, attrs):
+    x, (dim,) = xs[0], attrs["dim"]
+    idx = _sorted_order(x, dim, attrs["descending"][0], attrs["total_order"][0])
+    return [np.take_along_axis(x, idx, axis=dim), idx.astype(np.int32)]
+
+
+def _top_k(xs, attrs):
+    x, (k,), (dim,) = xs[0], attrs["k"], attrs["dim"]
+    idx = np.take(_sorted_order(x, dim, attrs["largest"][0], 1), np.arange(k), axis=dim)
+    return [np.take_along_axis(x, idx, axis=dim), idx.astype(np.int32)]
+
+
+def _transposed_out(size, k, s, lo, hi, extra, d=1):
+    """Output size of a transposed convolution (PyTorch's ConvTranspose):
+    (size - 1) * s - lo - hi + d * (k - 1) + extra + 1."""
+    if s < 1 or d < 1 or k < 1 or lo < 0 or hi < 0 or extra < 0:
+        raise OpError("transposed conv strides, dilations and windows must be >= 1, padding >= 0")
+    if size < 1:
+        raise OpError("transposed conv of an empty spatial dim")
+    out = (size - 1) * s + d * (k - 1) + 1 + extra - lo - hi
+    if out < 1:
+        raise OpError(f"transposed conv padding {lo} + {hi} crops its whole output")
+    return out
+
+
+def _conv_transpose2d_rule(ins, attrs):
+    x, w, b = ins
+    _check_activation(attrs)
+    (groups,) = attrs["groups"]
+    if x.rank != 4 or w.rank != 4 or b.rank != 1 or len({x.dtype, w.dtype, b.dtype}) != 1:
+        raise OpError(f"conv_transpose2d needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O] of one dtype; got {x}, {w}, {b}")
+    n, h, wd, c = x.shape
+    kh, kw, cg, o = w.shape
+    if groups < 1 or c % groups or o % groups or cg * groups != c or b.shape != (o,):
+        raise OpError(f"conv_transpose2d channels do not match: x {x}, w {w}, b {b}, groups {groups}")
+    (sh, sw), (pt, pb, pl, pr) = attrs["stride"], attrs["padding"]
+    (oh, ow), (dh, dw) = attrs["output_padding"], attrs["dilation"]
+    return [TensorType((n, _transposed_out(h, kh, sh, pt, pb, oh, dh), _transposed_out(wd, kw, sw, pl, pr, ow, dw),
+                        o), x.dtype)]
+
+
+def _conv_transpose2d(xs, attrs):
+    """Each input pixel (h, w) adds x[h, w] @ w[i, j] to the output pixel
+    (h * s - pt + i * d, w * s - pl + j * d), computed on a canvas of the
+    uncropped output (plus output_padding) that is then cropped."""
+    x, w, b = (a.astype(np.float64) for a in xs)
+    (groups,) = attrs["groups"]
+    n, h, wd, c = x.shape
+    kh, kw, cg, o = w.shape
+    og = o // groups
+    (sh, sw), (pt, pb, pl, pr) = attrs["stride"], attrs["padding"]
+    (oph, opw), (dh, dw) = attrs["output_padding"], attrs["dilation"]
+    ho = _transposed_out(h, kh, sh, pt, pb, oph, dh)
+    wo = _transposed_out(wd, kw, sw, pl, pr, opw, dw)
+    canvas = np.zeros((n, (h - 1) * sh + dh * (kh - 1) + 1 + oph, (wd - 1) * sw + dw * (kw - 1) + 1 + opw, o))
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + (h - 1) * sh + 1, sh)
+            cols = slice(j * dw, j * dw + (wd - 1) * sw + 1, sw)
+            for g in range(groups):
+                outs = slice(g * og, (g + 1) * og)
+                canvas[:, rows, cols, outs] += x[..., g * cg:(g + 1) * cg] @ w[i, j, :, outs]
+    out = canvas[:, pt:pt + ho, pl:pl + wo, :] + b
+    return [_activate(out, attrs["activation"][0]).astype(xs[0].dtype)]
+
+
+def _quiet(fn):
+    """fn without numpy's warnings for inf/NaN results (overflow, log1p(-1))."""
+    def run(x):
+        with np.errstate(all="ignore"):
+            return fn(x)
+    return run
+
+
+for _name, _fn, _doc in [
+    ("expm1", _quiet(np.expm1), "exp(x) - 1, accurate near 0"),
+    ("log1p", _quiet(np.log1p), "log(1 + x), accurate near 0"),
+    ("round", np.rint, "round to nearest integer, ties to even (torch.round, jnp.round)"),
+    ("round_afz", _round_half_away, "round to nearest integer, ties away from zero (C round)"),
+]:
+    _register(_name, (), _same_as_input, _unary(_fn), FLOAT, f"elementwise {_doc}")
+_register("isfinite", (), _to_bool_rule, lambda xs, a: [np.isfinite(xs[0])], FLOAT,
+          "elementwise: neither inf nor NaN -> bool")
+_register("reverse", ("dims",), _dims_rule,
+          lambda xs, a: [np.array(np.flip(xs[0], axis=tuple(a["dims"])), order="C")], ALL,
+          "reverses the order of elements along each of dims")
+_register("prod", ("dims", "keepdim"), _reduce_rule, _reduce(np.prod), NUMERIC, "product over dims")
+_register("cumprod", ("dim",), _cumsum_rule,
+          lambda xs, a: [np.cumprod(xs[0], axis=a["dim"][0], dtype=xs[0].dtype)], NUMERIC, "inclusive prefix product")
+_register("sort", ("dim", "descending", "stable", "total_order"), _sort_rule, _sort, NUMERIC,
+          "sort along dim -> (values, int32 indices); equal keys keep their order (always stable); floats in "
+          "IEEE totalOrder (total_order=1) or with -0 == +0 and NaN after +inf (total_order=0)")
+_register("top_k", ("k", "dim", "largest"), _top_k_rule, _top_k, NUMERIC,
+          "the k largest (largest=1) or smallest elements along dim, in order -> (values, int32 indices); floats "
+          "in IEEE totalOrder, equal values by lower index first")
+_register("conv_transpose2d", ("stride", "padding", "output_padding", "dilation", "groups", "activation"),
+          _conv_transpose2d_rule, _conv_transpose2d, FLOAT,
+          "NHWC transposed conv (PyTorch's ConvTranspose2d) of x[N,H,W,C] with w[KH,KW,C/groups,O], b[O]: "
+          "x[h, w] @ w[i, j] adds to output (h*s - pad_top + i*d, w*s - pad_left + j*d); padding = top, bottom, "
+          "left, right; output_padding adds rows/columns at the bottom/right")
+
 # Storage conversions, as TTNN programs spell them (inserted by
 # compiler/storage.py): the logical value is unchanged; the output's Storage
 # says what it becomes (layout and storage type; memory config), so a lossy

@@ -115,6 +115,16 @@ static inline int32_t f64_to_i32(double x) {
 }
 static inline int32_t f32_to_i32(float x) { return f64_to_i32(x); }
 
+/* Round half to even (np.rint, StableHLO round_nearest_even) without
+   depending on the floating-point environment's rounding mode: roundf
+   rounds ties away from zero, and a tie (x - trunc(x) is exact below 2^23,
+   where ties exist) goes to twice the rounded half instead. Signed zeros,
+   infinities and NaN come out as rint's. */
+static inline float f32_round_even(float x) {
+  if (fabsf(x - truncf(x)) == 0.5f) return 2.0f * roundf(x * 0.5f);
+  return roundf(x);
+}
+
 /* ---- contiguous maps: unary ops and typecast ----------------------------------- */
 
 typedef void (*map_fn)(void* out, const void* in, int64_t n);
@@ -154,6 +164,13 @@ MAP_FN(erf_f32, float, float, (float)erf((double)x))
 MAP_FN(erfc_f32, float, float, (float)erfc((double)x))
 MAP_FN(relu_f32, float, float, f32_max(x, 0.0f))
 MAP_FN(relu_i32, int32_t, int32_t, x > 0 ? x : 0)
+/* expm1 and log1p in double, rounded once: the float32 result is the
+   correctly rounded one but for rare double-rounding ties. */
+MAP_FN(expm1_f32, float, float, (float)expm1((double)x))
+MAP_FN(log1p_f32, float, float, (float)log1p((double)x))
+MAP_FN(round_f32, float, float, f32_round_even(x))
+MAP_FN(round_afz_f32, float, float, roundf(x))
+MAP_FN(isfinite_f32, float, uint8_t, isfinite(x) ? 1 : 0)
 
 /* typecast[from][to] */
 MAP_FN(cast_f32_f32, float, float, x)
@@ -184,6 +201,11 @@ static const map_fn unary_fns[TTP_OP_COUNT][N_DTYPES] = {
     [TTP_OP_ERF] = {erf_f32, NULL, NULL},
     [TTP_OP_ERFC] = {erfc_f32, NULL, NULL},
     [TTP_OP_RELU] = {relu_f32, relu_i32, NULL},
+    [TTP_OP_EXPM1] = {expm1_f32, NULL, NULL},
+    [TTP_OP_LOG1P] = {log1p_f32, NULL, NULL},
+    [TTP_OP_ROUND] = {round_f32, NULL, NULL},
+    [TTP_OP_ROUND_AFZ] = {round_afz_f32, NULL, NULL},
+    [TTP_OP_ISFINITE] = {isfinite_f32, NULL, NULL},
 };
 
 static const map_fn cast_fns[N_DTYPES][N_DTYPES] = {
@@ -722,12 +744,20 @@ REDUCE_FN(rmax_b8, uint8_t, uint8_t, 0, MAX_B, AS_IS)
 REDUCE_FN(rmin_f32, float, float, INFINITY, MIN_F, AS_IS)
 REDUCE_FN(rmin_i32, int32_t, int32_t, INT32_MAX, MIN_I, AS_IS)
 REDUCE_FN(rmin_b8, uint8_t, uint8_t, 1, MIN_B, AS_IS)
+/* Products: float32 in double, rounded once (an intermediate float32
+   product could overflow or underflow where the result does not); int32
+   wraps. */
+#define PROD_F(acc, x) ((acc) * (double)(x))
+#define PROD_I(acc, x) ((acc) * (uint32_t)(x))
+REDUCE_FN(prod_f32, float, double, 1.0, PROD_F, STORE_F32)
+REDUCE_FN(prod_i32, int32_t, uint32_t, 1u, PROD_I, i32_bits)
 
 typedef void (*reduce_fn)(const reduce_layout* L, const void* in, void* out);
 static const reduce_fn reduce_fns[TTP_OP_COUNT][N_DTYPES] = {
     [TTP_OP_SUM] = {sum_f32, sum_i32, NULL},
     [TTP_OP_MAX] = {rmax_f32, rmax_i32, rmax_b8},
     [TTP_OP_MIN] = {rmin_f32, rmin_i32, rmin_b8},
+    [TTP_OP_PROD] = {prod_f32, prod_i32, NULL},
 };
 
 static bool has_reduce(const ttp_plan* plan, const ttp_op* op) {
@@ -1485,11 +1515,12 @@ static void run_arg(const ttp_plan* plan, const ttp_op* op, void* const* data) {
   fn(data[op->inputs[0]], data[op->outputs[0]], outer, n, inner);
 }
 
-/* ---- cumsum --------------------------------------------------------------------------------- */
+/* ---- cumsum, cumprod ------------------------------------------------------------------------ */
 
-/* Sequential sums in the element type, as np.cumsum(dtype=x.dtype): float32
-   matches the reference bit for bit, int32 wraps. Each step adds an input
-   row to the previous output row, contiguous over the inner dims. */
+/* Sequential sums (products) in the element type, as np.cumsum(dtype=x.dtype)
+   and np.cumprod: float32 matches the reference bit for bit, int32 wraps.
+   Each step combines an input row with the previous output row, contiguous
+   over the inner dims. */
 #define CUMSUM_FN(NAME, T, ADD)                                                             \
   static void NAME(const void* in_, void* out_, int64_t outer, int64_t n, int64_t inner) { \
     const T* in = in_;                                                                      \
@@ -1506,16 +1537,215 @@ static void run_arg(const ttp_plan* plan, const ttp_op* op, void* const* data) {
 #define ADD_F(a, b) ((a) + (b))
 CUMSUM_FN(cumsum_f32, float, ADD_F)
 CUMSUM_FN(cumsum_i32, int32_t, i32_add)
+#define MUL_F(a, b) ((a) * (b))
+CUMSUM_FN(cumprod_f32, float, MUL_F)
+CUMSUM_FN(cumprod_i32, int32_t, i32_mul)
 
 static void run_cumsum(const ttp_plan* plan, const ttp_op* op, void* const* data) {
   const ttp_tensor* x = IN(0);
   if (x->numel == 0) return;
   int64_t outer, n, inner;
   around_dim(x, (int)op->attrs[TTP_ATTR_CUMSUM_DIM].ints[0], &outer, &n, &inner);
+  const bool f32 = x->dtype == TTP_DTYPE_FLOAT32;
   void (*fn)(const void*, void*, int64_t, int64_t, int64_t) =
-      x->dtype == TTP_DTYPE_FLOAT32 ? cumsum_f32 : cumsum_i32;
+      op->code == TTP_OP_CUMPROD ? (f32 ? cumprod_f32 : cumprod_i32) : (f32 ? cumsum_f32 : cumsum_i32);
   fn(data[op->inputs[0]], data[op->outputs[0]], outer, n, inner);
 }
+
+/* ---- reverse -------------------------------------------------------------------------------- */
+
+/* A strided copy reading the reversed dims backwards: their strides are
+   negated and the start is the last element along each of them. */
+static void run_reverse(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *in = IN(0), *out = OUT(0);
+  if (out->numel == 0) return;
+  const ttp_attr* da = &op->attrs[TTP_ATTR_REVERSE_DIMS];
+  unsigned reversed = 0;
+  for (uint32_t i = 0; i < da->n_ints; i++) reversed |= 1u << da->ints[i];
+  int64_t st[TTP_MAX_RANK], base = 0;
+  dense_strides(in, st);
+  strided s = {.rank = (int)in->rank, .n_in = 1};
+  for (int d = 0; d < s.rank; d++) {
+    s.shape[d] = in->dims[d];
+    s.stride[0][d] = (reversed & (1u << d)) ? -st[d] : st[d];
+    if (reversed & (1u << d)) base += (in->dims[d] - 1) * st[d];
+  }
+  strided_simplify(&s); /* (a scalar becomes one element of rank 1) */
+  size_t size = elem_size(in->dtype);
+  const void* src = (const char*)data[op->inputs[0]] + base * (int64_t)size;
+  strided_run(&s, copy_row(in->dtype), data[op->outputs[0]], size, &src, &size);
+}
+
+/* ---- sort, top_k ---------------------------------------------------------------------------- */
+
+/* Both order a row of x (a dim of n elements, `stride` apart) by the
+   elements' keys and break ties by index, a strict total order: any correct
+   algorithm then gives the stable result. They heap-sort int32 indices in
+   place in the index output, so nothing is allocated: sort builds a heap of
+   the whole row; top_k keeps a heap of the k best seen, its root the worst
+   of them, then sorts those. Values are copied from x by the sorted
+   indices (bit for bit: NaN payloads and signed zeros are kept). */
+
+/* A float's key as an int32 whose order is IEEE totalOrder (negative
+   floats have their magnitude bits flipped); without total_order, -0 is
+   keyed as +0 and every NaN as the positive quiet NaN, above +inf. */
+static inline int32_t f32_order_key(float x, bool total_order) {
+  uint32_t u;
+  if (!total_order && x == 0) {
+    u = 0;
+  } else if (!total_order && isnan(x)) {
+    u = 0x7FC00000u;
+  } else {
+    memcpy(&u, &x, sizeof u);
+  }
+  return i32_bits((u & 0x80000000u) ? u ^ 0x7FFFFFFFu : u);
+}
+
+typedef struct sort_row {
+  const char* x;  /* the row's first element */
+  int64_t stride; /* in elements */
+  bool f32, total_order, descending;
+} sort_row;
+
+static inline int32_t row_key(const sort_row* r, int64_t i) {
+  if (r->f32) {
+    float v;
+    memcpy(&v, r->x + i * r->stride * 4, 4);
+    return f32_order_key(v, r->total_order);
+  }
+  int32_t v;
+  memcpy(&v, r->x + i * r->stride * 4, 4);
+  return v;
+}
+
+/* Element a comes before element b. */
+static inline bool row_before(const sort_row* r, int32_t a, int32_t b) {
+  const int32_t ka = row_key(r, a), kb = row_key(r, b);
+  if (ka != kb) return r->descending ? ka > kb : ka < kb;
+  return a < b;
+}
+
+/* h[0], h[st], ... h[(n - 1) * st] is a heap whose every parent comes after
+   its children, but for the subtree at root. */
+static void sift_down(const sort_row* r, int32_t* h, int64_t st, int64_t root, int64_t n) {
+  for (;;) {
+    int64_t child = 2 * root + 1;
+    if (child >= n) return;
+    if (child + 1 < n && row_before(r, h[child * st], h[(child + 1) * st])) child++;
+    if (!row_before(r, h[root * st], h[child * st])) return;
+    const int32_t t = h[root * st];
+    h[root * st] = h[child * st];
+    h[child * st] = t;
+    root = child;
+  }
+}
+
+static void heapify(const sort_row* r, int32_t* h, int64_t st, int64_t n) {
+  for (int64_t i = n / 2; i-- > 0;) sift_down(r, h, st, i, n);
+}
+
+/* A heap of n into order: the element that comes first at h[0]. */
+static void heap_to_order(const sort_row* r, int32_t* h, int64_t st, int64_t n) {
+  for (int64_t end = n - 1; end > 0; end--) {
+    const int32_t t = h[0];
+    h[0] = h[end * st];
+    h[end * st] = t;
+    sift_down(r, h, st, 0, end);
+  }
+}
+
+/* values[p] = x[idx[p]] for p < k, along a row. */
+static void gather_row(const sort_row* r, const int32_t* idx, char* values, int64_t st, int64_t k) {
+  for (int64_t p = 0; p < k; p++) memcpy(values + p * st * 4, r->x + (int64_t)idx[p * st] * r->stride * 4, 4);
+}
+
+/* sort and top_k (the latter with k of the n elements along dim). */
+static void run_sort(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor* x = IN(0);
+  const bool is_top_k = op->code == TTP_OP_TOP_K;
+  if (OUT(0)->numel == 0) return; /* else x has elements too */
+  const int dim = (int)op->attrs[is_top_k ? TTP_ATTR_TOP_K_DIM : TTP_ATTR_SORT_DIM].ints[0];
+  int64_t outer, n, inner;
+  around_dim(x, dim, &outer, &n, &inner);
+  const int64_t k = is_top_k ? op->attrs[TTP_ATTR_TOP_K_K].ints[0] : n;
+  sort_row r = {.stride = inner, .f32 = x->dtype == TTP_DTYPE_FLOAT32};
+  r.total_order = is_top_k || op->attrs[TTP_ATTR_SORT_TOTAL_ORDER].ints[0] != 0;
+  r.descending = op->attrs[is_top_k ? TTP_ATTR_TOP_K_LARGEST : TTP_ATTR_SORT_DESCENDING].ints[0] != 0;
+  const char* xd = data[op->inputs[0]];
+  char* values = data[op->outputs[0]];
+  int32_t* indices = data[op->outputs[1]];
+  for (int64_t o = 0; o < outer; o++) {
+    for (int64_t j = 0; j < inner; j++) {
+      r.x = xd + (o * n * inner + j) * 4;
+      int32_t* h = indices + o * k * inner + j;
+      for (int64_t p = 0; p < k; p++) h[p * inner] = i32_bits((uint32_t)p);
+      heapify(&r, h, inner, k);
+      for (int64_t e = k; e < n; e++) { /* top_k: e replaces the worst kept if it comes before it */
+        if (row_before(&r, i32_bits((uint32_t)e), h[0])) {
+          h[0] = i32_bits((uint32_t)e);
+          sift_down(&r, h, inner, 0, k);
+        }
+      }
+      heap_to_order(&r, h, inner, k);
+      gather_row(&r, h, values + (o * k * inner + j) * 4, inner, k);
+    }
+  }
+}
+
+/* ---- conv_transpose2d ----------------------------------------------------------------------- */
+
+/* Each input pixel (h, w) adds x[h, w] @ w[i][j] to the output pixel
+   (h * sh - pt + i * dh, w * sw - pl + j * dw), for each tap inside the
+   output. For one input row, tap and group, the pixels of consecutive w
+   land sw output pixels apart, so each such run of inputs is one GEMM
+   block whose output rows are sw * O floats apart (gemm_block's ldc). The
+   verifier bounds every position by the uncropped output extent. */
+static void run_conv_transpose2d(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *x_t = IN(0), *w_t = IN(1), *out = OUT(0);
+  if (out->numel == 0) return;
+  const int64_t N = x_t->dims[0], H = x_t->dims[1], W = x_t->dims[2], C = x_t->dims[3];
+  const int64_t KH = w_t->dims[0], KW = w_t->dims[1], cg = w_t->dims[2], O = w_t->dims[3];
+  const int64_t Ho = out->dims[1], Wo = out->dims[2];
+  const int64_t groups = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_GROUPS].ints[0], og = O / groups;
+  const int64_t act = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION].ints[0];
+  const int64_t* st = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_STRIDE].ints;
+  const int64_t* pad = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_PADDING].ints;
+  const int64_t* dil = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_DILATION].ints;
+  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *bias = data[op->inputs[2]];
+  float* y = data[op->outputs[0]];
+  for (int64_t p = 0; p < out->numel / O; p++) memcpy(y + p * O, bias, (size_t)O * sizeof(float));
+  const float* a[GEMM_MC];
+  for (int64_t n = 0; cg > 0 && n < N; n++) { /* cg == 0: no input channels, y = act(b) */
+    for (int64_t h = 0; h < H; h++) {
+      for (int64_t i = 0; i < KH; i++) {
+        const int64_t oh = h * st[0] - pad[0] + i * dil[0];
+        if (oh < 0 || oh >= Ho) continue;
+        for (int64_t j = 0; j < KW; j++) {
+          /* output column ow = w * sw + off; the w with 0 <= ow < Wo are [w0, w1) */
+          const int64_t off = j * dil[1] - pad[2];
+          const int64_t w0 = off >= 0 ? 0 : (-off + st[1] - 1) / st[1];
+          int64_t w1 = Wo - 1 - off >= 0 ? (Wo - 1 - off) / st[1] + 1 : 0;
+          if (w1 > W) w1 = W;
+          const float* wt = w + (i * KW + j) * cg * O;
+          for (int64_t wb = w0; wb < w1; wb += GEMM_MC) {
+            const int64_t mc = w1 - wb < GEMM_MC ? w1 - wb : GEMM_MC;
+            const float* xrow = x + ((n * H + h) * W + wb) * C;
+            float* yrow = y + ((n * Ho + oh) * Wo + wb * st[1] + off) * O;
+            for (int64_t g = 0; g < groups; g++) {
+              for (int64_t c0 = 0; c0 < cg; c0 += GEMM_KC) {
+                const int64_t kc = cg - c0 < GEMM_KC ? cg - c0 : GEMM_KC;
+                for (int64_t q = 0; q < mc; q++) a[q] = xrow + q * C + g * cg + c0;
+                gemm_block(mc, og, kc, a, wt + c0 * O + g * og, O, yrow + g * og, st[1] * O);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  ttp_cpu_activate(y, out->numel, act);
+}
+
 
 /* ---- the table ------------------------------------------------------------------------------ */
 
@@ -1587,6 +1817,17 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_ARGMIN] = {NULL, run_arg},
     [TTP_OP_CUMSUM] = {NULL, run_cumsum},
     [TTP_OP_ERFC] = UNARY,
+    [TTP_OP_EXPM1] = UNARY,
+    [TTP_OP_LOG1P] = UNARY,
+    [TTP_OP_ROUND] = UNARY,
+    [TTP_OP_ROUND_AFZ] = UNARY,
+    [TTP_OP_ISFINITE] = UNARY,
+    [TTP_OP_REVERSE] = {NULL, run_reverse},
+    [TTP_OP_PROD] = REDUCE,
+    [TTP_OP_CUMPROD] = {NULL, run_cumsum},
+    [TTP_OP_SORT] = {NULL, run_sort},
+    [TTP_OP_TOP_K] = {NULL, run_sort},
+    [TTP_OP_CONV_TRANSPOSE2D] = {NULL, run_conv_transpose2d},
     [TTP_OP_TO_LAYOUT] = {NULL, run_reshape},
     [TTP_OP_TO_MEMORY_CONFIG] = {NULL, run_reshape},
 };
