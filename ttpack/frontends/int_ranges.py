@@ -62,7 +62,19 @@ class IntRanges:
         result = self._result(name, mop, ranges)
         if result is not None:
             self.known[outs[0].id] = result
-        if name not in _CHECKED or _integer(mop.results[0].type) not in _WIDE:
+        elem = _integer(mop.results[0].type)
+        if elem == "ui64":
+            # held as uint32 bits: every uint64 value must be known to fit 32 bits
+            if name == "stablehlo.constant":
+                result = self.of(outs[0])
+            if result is None and name in _CHECKED | {"stablehlo.constant", "stablehlo.convert"}:
+                return ("uint64 values that ttpack cannot bound: it holds uint64 as 32 bits (TTNN has no 64-bit "
+                        "integers), exact only below 2^32")
+            if result is not None and (result[0] < 0 or result[1] >= 2 ** 32):
+                return (f"uint64 values in [{result[0]}, {result[1]}] do not fit the 32 bits ttpack holds uint64 in "
+                        f"(TTNN has no 64-bit integers)")
+            return None
+        if name not in _CHECKED or elem not in _WIDE:
             return None
         if result is not None and (result[0] < INT32[0] or result[1] > INT32[1]):
             return (f"int64 result in [{result[0]}, {result[1]}] leaves int32, which ttpack computes int64 as "

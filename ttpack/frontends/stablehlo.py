@@ -19,6 +19,8 @@ from ..compiler import ir
 from ..errors import BuildError
 from ..compiler.ops import OpError
 from ..compiler.types import LOGICAL_DTYPES, TensorType, dtype_code
+from .int_ranges import IntRanges
+from .torch_locations import torch_location
 
 # MLIR element type spelling -> the element type ttpack computes in. As in
 # tt-mlir, integers of every width compute as int32 (TTNN's integer type) and
@@ -28,6 +30,9 @@ ELEMENT_TYPES = {
     "f32": "float32", "f64": "float32", "f16": "float16", "bf16": "bfloat16",
     "i1": "bool", "i8": "int32", "i16": "int32", "i32": "int32", "i64": "int32",
     "ui8": "int32", "ui16": "int32", "ui32": "int32",
+    # uint64 (jax.random's counters) is held as uint32 bits: exact while its
+    # values fit 32 bits, which int_ranges.py requires of every uint64 result
+    "ui64": "int32",
 }
 
 
@@ -67,7 +72,7 @@ _RANGE_PRESERVING = {
     "stablehlo.slice", "stablehlo.concatenate", "stablehlo.select", "stablehlo.maximum", "stablehlo.minimum",
     "stablehlo.clamp", "stablehlo.gather", "stablehlo.dynamic_slice", "stablehlo.dynamic_update_slice",
     "stablehlo.pad", "stablehlo.and", "stablehlo.or", "stablehlo.iota", "stablehlo.convert", "func.call",
-    "stablehlo.reduce_window",
+    "stablehlo.reduce_window", "stablehlo.reverse", "stablehlo.sort", "chlo.top_k",
 }
 # ops whose unsigned 32-bit semantics differ from int32's on values >= 2^31
 _SIGNED_ONLY = {"stablehlo.divide", "stablehlo.remainder", "stablehlo.maximum", "stablehlo.minimum",
@@ -99,8 +104,12 @@ _LOC_NAME = re.compile(r'loc\("([^"]*)"')
 
 
 def format_location(loc) -> str:
-    """'model.py:12:8 (jit(f)/tanh)' from an MLIR location; '' if unknown."""
+    """'model.py:12:8 (jit(f)/tanh)' from an MLIR location; '' if unknown.
+    PyTorch locations carry torch.export's node metadata (torch_locations.py)."""
     text = str(loc)
+    torch_loc = torch_location(text)
+    if torch_loc:
+        return torch_loc
     where = _LOC_FILE.search(text)
     name = _LOC_NAME.search(text)
     parts = []
@@ -122,6 +131,7 @@ class Lowerer:
     call_site: str = ""  # location of the func.call being inlined, if any
     producer: dict[int, ir.Op] = field(default_factory=dict)
     location: str = ""
+    ranges: IntRanges = field(default_factory=IntRanges)  # where int64 arithmetic may leave int32
 
     def emit(self, name: str, inputs: list[ir.Value], **attrs) -> ir.Value:
         op = ir.make_op(name, inputs, attrs, self.location)
@@ -204,6 +214,9 @@ class Lowerer:
         if name not in _RANGE_PRESERVING:
             outs = [wrap_int(self, v, element_type(r.type)) if element_type(r.type) in NARROW_INTS else v
                     for v, r in zip(outs, mop.results)]
+        overflow = self.ranges.note(name, mop, inputs, outs, self.location)
+        if overflow:
+            raise Unsupported(overflow)
         return outs
 
 
@@ -329,6 +342,8 @@ def narrow(data: np.ndarray, dtype: str) -> np.ndarray:
     its bits, 64-bit integers saturate."""
     if dtype == "int32" and data.dtype == np.uint32:
         return data.view(np.int32)
+    if dtype == "int32" and data.dtype == np.uint64 and (data.size == 0 or int(data.max()) < 2 ** 32):
+        return data.astype(np.uint32).view(np.int32)
     if np.dtype(dtype).kind == "i" and data.dtype.kind in "iu":
         info = np.iinfo(dtype)
         data = np.clip(data, info.min, info.max)
@@ -425,8 +440,9 @@ _REDUCERS = {
                                   "bool": True}),
     "stablehlo.or": ("max", {"bool": False}),
     "stablehlo.and": ("min", {"bool": True}),
+    "stablehlo.multiply": ("prod", {"float32": 1.0, "bfloat16": 1.0, "int32": 1}),
 }
-_COMBINE = {"sum": "add", "max": "maximum", "min": "minimum"}
+_COMBINE = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply"}
 
 
 @lowering("stablehlo.reduce")
@@ -440,7 +456,7 @@ def _reduce(lo, mop, xs):
     body_ops = [o.operation.name for o in body.operations]
     args = list(body.arguments)
     if len(body_ops) != 2 or body_ops[0] not in _REDUCERS:
-        raise Unsupported(f"reduce with body {body_ops[:-1]} is not supported (only add, max, min, and, or)")
+        raise Unsupported(f"reduce with body {body_ops[:-1]} is not supported (only add, max, min, multiply, and, or)")
     body_op = list(body.operations)[0]
     if set(body_op.operands) != set(args):
         raise Unsupported("reduce body must combine its two arguments")
@@ -578,35 +594,75 @@ def _batch_norm_training(lo, mop, xs):
 
 @lowering("stablehlo.convolution")
 def _convolution(lo, mop, xs):
-    """Any 2-D convolution as TTNN's NHWC conv2d with HWIO weights: the
-    operand layouts are permuted to that and the result permuted back (the
-    weight permute is folded at build time, the others mostly cancel)."""
+    """Any 1-D or 2-D convolution as TTNN's NHWC conv2d with HWIO weights, or
+    with lhs_dilation (a transposed convolution: ConvTranspose2d,
+    lax.conv_transpose) as conv_transpose2d. The operand layouts are
+    permuted to that and the result permuted back (the weight permute is
+    folded at build time, the others mostly cancel); a 1-D convolution gets
+    a unit height."""
     from jaxlib.mlir.dialects import stablehlo
 
     d = stablehlo.ConvDimensionNumbers(mop.attributes["dimension_numbers"])
     spatial = list(d.input_spatial_dimensions)
-    if len(spatial) != 2:
-        raise Unsupported(f"{len(spatial)}-D convolution (only 2-D is supported)")
+    nd = len(spatial)
+    if nd not in (1, 2):
+        raise Unsupported(f"{nd}-D convolution (only 1-D and 2-D are supported)")
     if _int(mop, "batch_group_count") != 1:
         raise Unsupported("batch_group_count != 1")
-    if any(v != 1 for v in _ints_or(mop, "lhs_dilation", (1, 1))):
-        raise Unsupported("transposed convolution (lhs_dilation) is not supported yet")
     if "window_reversal" in mop.attributes and any(np.asarray(mop.attributes["window_reversal"]).ravel()):
         raise Unsupported("window_reversal")
     x, w = xs
     xin = _permute(lo, x, [d.input_batch_dimension, *spatial, d.input_feature_dimension])
     wk = _permute(lo, w, [*d.kernel_spatial_dimensions, d.kernel_input_feature_dimension,
                           d.kernel_output_feature_dimension])
-    out_channels = wk.type.shape[3]
-    (pt, pb), (pl, pr) = _padding(mop, 2)
-    y = lo.emit("conv2d", [xin, wk, ir.constant(np.zeros(out_channels, x.type.dtype))],
-                stride=_ints_or(mop, "window_strides", (1, 1)), padding=(pt, pb, pl, pr),
-                dilation=_ints_or(mop, "rhs_dilation", (1, 1)), groups=_int(mop, "feature_group_count"),
-                activation=0)
-    out_perm = [0] * 4
+    strides = tuple(_ints_or(mop, "window_strides", (1,) * nd))
+    lhs_dilation = tuple(_ints_or(mop, "lhs_dilation", (1,) * nd))
+    rhs_dilation = tuple(_ints_or(mop, "rhs_dilation", (1,) * nd))
+    pads = _padding(mop, nd)
+    if nd == 1:  # [N, W, C] as [N, 1, W, C]
+        xin = lo.emit("reshape", [xin], shape=(xin.type.shape[0], 1) + xin.type.shape[1:])
+        wk = lo.emit("reshape", [wk], shape=(1,) + wk.type.shape)
+        strides, lhs_dilation, rhs_dilation, pads = (1,) + strides, (1,) + lhs_dilation, (1,) + rhs_dilation, \
+            [(0, 0)] + pads
+    groups = _int(mop, "feature_group_count")
+    bias = ir.constant(np.zeros(wk.type.shape[3], x.type.dtype))
+    if any(v != 1 for v in lhs_dilation):
+        y = _transposed_convolution(lo, xin, wk, bias, strides, lhs_dilation, rhs_dilation, pads, groups)
+    else:
+        (pt, pb), (pl, pr) = pads
+        y = lo.emit("conv2d", [xin, wk, bias], stride=strides, padding=(pt, pb, pl, pr), dilation=rhs_dilation,
+                    groups=groups, activation=0)
+    if nd == 1:
+        y = lo.emit("reshape", [y], shape=(y.type.shape[0],) + y.type.shape[2:])
+    out_perm = [0] * (nd + 2)
     for i, dim in enumerate([d.output_batch_dimension, *d.output_spatial_dimensions, d.output_feature_dimension]):
         out_perm[dim] = i
     return [_permute(lo, y, out_perm)]
+
+
+def _transposed_convolution(lo, x, w, bias, strides, lhs_dilation, rhs_dilation, pads, groups):
+    """A convolution of the input dilated by s (s - 1 zeros between pixels),
+    padded by (lo, hi), with a kernel of k taps d apart, is PyTorch's
+    transposed convolution with the kernel flipped: input pixel h reaches
+    output h * s - p + i * d for the flipped tap i, where p = d * (k - 1) - lo
+    (and likewise p_hi = d * (k - 1) - hi at the end). A negative p_hi is
+    output padding; a negative p is zero rows in front, a pad of the result."""
+    if any(v != 1 for v in strides):
+        raise Unsupported("convolution with both lhs_dilation and window strides")
+    ks = w.type.shape[:2]
+    flip = tuple(i for i in range(2) if ks[i] > 1)
+    wf = lo.emit("reverse", [w], dims=flip) if flip else w
+    padding, extra, front = [], [], []
+    for (low, high), k, dil in zip(pads, ks, rhs_dilation):
+        p_lo, p_hi = dil * (k - 1) - low, dil * (k - 1) - high
+        front.append(max(-p_lo, 0))
+        padding += [max(p_lo, 0), max(p_hi, 0)]
+        extra.append(max(-p_hi, 0))
+    y = lo.emit("conv_transpose2d", [x, wf, bias], stride=lhs_dilation, padding=tuple(padding),
+                output_padding=tuple(extra), dilation=rhs_dilation, groups=groups, activation=0)
+    if any(front):
+        y = lo.emit("pad", [y], low=(0, front[0], front[1], 0), high=(0, 0, 0, 0), value=0.0)
+    return y
 
 
 def _body_op(mop) -> str:
@@ -629,17 +685,20 @@ def _reduce_window(lo, mop, xs):
         raise Unsupported("reduce_window with base dilation")
     dilations = _ints_or(mop, "window_dilations", (1,) * rank)
     body = _body_op(mop)
-    kind = {"stablehlo.maximum": "max", "stablehlo.add": "sum"}.get(body)
+    kind = {"stablehlo.maximum": "max", "stablehlo.add": "sum", "stablehlo.multiply": "prod"}.get(body)
     if kind is None:
         raise Unsupported(f"reduce_window with body {body or 'of several ops'}")
     init_data = lo.constant_value(init)
     if init_data is None:
         raise Unsupported("reduce_window with a computed init value")
-    if init_data.item() not in ((0,) if kind == "sum" else (-np.inf, np.iinfo(np.int32).min)):
+    identities = {"sum": (0,), "prod": (1,), "max": (-np.inf, np.iinfo(np.int32).min)}[kind]
+    if init_data.item() not in identities:
         raise Unsupported(f"reduce_window {kind} with init {init_data.item()}")
     dims = [i for i, k in enumerate(window) if k != 1 or pads[i] != (0, 0) or strides[i] != 1]
     if not dims:  # a window of one element: the identity
         return [x]
+    if kind == "prod":
+        return [_cumulative_product(x, dims, window, pads, strides, dilations, lo)]
     if (kind == "sum" and len(dims) == 1 and window[dims[0]] == x.type.shape[dims[0]]
             and pads[dims[0]] == (window[dims[0]] - 1, 0) and strides[dims[0]] == 1 and dilations[dims[0]] == 1):
         return [lo.emit("cumsum", [x], dim=dims[0])]
@@ -674,6 +733,21 @@ def _reduce_window(lo, mop, xs):
             raise Unsupported("dilated sum pooling")
         y = lo.emit("sum_pool2d", [xin], kernel=kernel, stride=stride, padding=padding)
     return [restore(y)]
+
+
+def _cumulative_product(x, dims, window, pads, strides, dilations, lo):
+    """A window over a whole dim padded by n - 1 in front (jnp.cumprod,
+    torch.cumprod), or behind (lax.cumprod(reverse=True): a reversed cumprod)."""
+    if len(dims) == 1:
+        (d,) = dims
+        n = x.type.shape[d]
+        if window[d] == n and strides[d] == 1 and dilations[d] == 1:
+            if pads[d] == (n - 1, 0):
+                return lo.emit("cumprod", [x], dim=d)
+            if pads[d] == (0, n - 1):
+                rev = lo.emit("reverse", [x], dims=(d,))
+                return lo.emit("reverse", [lo.emit("cumprod", [rev], dim=d)], dims=(d,))
+    raise Unsupported("reduce_window multiply other than a cumulative product over one dim")
 
 
 @lowering("stablehlo.pad")
@@ -792,6 +866,247 @@ def _argmax_kind(mop) -> str | None:
     return None
 
 
+# --- Coverage II: reverse, sort / top_k, elementwise, cumulative product -------------------
+
+for _shlo, _ttnn in {"exponential_minus_one": "expm1", "log_plus_one": "log1p", "is_finite": "isfinite",
+                     "round_nearest_even": "round", "round_nearest_afz": "round_afz"}.items():
+    LOWERINGS[f"stablehlo.{_shlo}"] = _elementwise(_ttnn)
+
+
+@lowering("stablehlo.multiply")
+def _multiply(lo, mop, xs):
+    """multiply of i1 is logical and (torch_xla's torch.isfinite multiplies
+    two predicates)."""
+    return [lo.emit("logical_and" if xs[0].type.dtype == "bool" else "multiply", xs)]
+
+
+def _emit_all(lo: Lowerer, name: str, inputs: list[ir.Value], **attrs) -> list[ir.Value]:
+    """lo.emit for ops with several outputs (sort, top_k): all of them."""
+    op = ir.make_op(name, inputs, attrs, lo.location)
+    lo.ops.append(op)
+    for v in op.outputs:
+        lo.producer[v.id] = op
+    return op.outputs
+
+
+@lowering("stablehlo.reverse")
+def _reverse(lo, mop, xs):
+    x = xs[0]
+    dims = tuple(sorted({d % x.type.rank for d in _ints(mop, "dimensions") if x.type.shape[d] > 1}))
+    return [lo.emit("reverse", [x], dims=dims) if dims else x]
+
+
+# Probe values for reading what a sort comparator does to its operands.
+_NAN_BITS = {"float32": [0x7FC00000, 0xFFC00000, 0x7F800001], "bfloat16": [0x7FC0, 0xFFC0, 0x7F81]}
+
+
+def _probes(dtype: str) -> list[np.ndarray]:
+    if dtype == "bool":
+        return [np.array(False), np.array(True)]
+    if dtype == "int32":
+        return [np.array(v, np.int32) for v in (np.iinfo(np.int32).min, -7, -1, 0, 1, 5, np.iinfo(np.int32).max)]
+    ordinary = [np.asarray(v).astype(dtype) for v in (-np.inf, -2.5, -0.0, 0.0, 1.0, 3.0e38, np.inf)]
+    bits = np.uint16 if dtype == "bfloat16" else np.uint32
+    return ordinary + [np.array(b, bits).view(dtype) for b in _NAN_BITS[dtype]]
+
+
+def _evaluate_with(sub: Lowerer, v: ir.Value, bound: dict[int, np.ndarray]) -> np.ndarray:
+    """v computed by the registry's references from the bound inputs."""
+    from ..compiler import ops as registry
+
+    env = dict(bound)
+
+    def value(u):
+        if u.is_constant:
+            return u.data
+        if u.id not in env:
+            op = sub.producer.get(u.id)
+            if op is None:
+                raise Unsupported("sort comparator reads a value it cannot evaluate")
+            results = registry.evaluate(op.name, [value(i) for i in op.inputs], op.attrs)
+            env.update((o.id, r) for o, r in zip(op.outputs, results))
+        return env[u.id]
+
+    return np.asarray(value(v))
+
+
+def _inputs_of(sub: Lowerer, v: ir.Value) -> set[int]:
+    """Ids of the block arguments v is computed from."""
+    seen, todo, found = set(), [v], set()
+    while todo:
+        u = todo.pop()
+        if u.id in seen or u.is_constant:
+            continue
+        seen.add(u.id)
+        op = sub.producer.get(u.id)
+        if op is None:
+            found.add(u.id)
+        else:
+            todo.extend(op.inputs)
+    return found
+
+
+def _key_transform(sub: Lowerer, v: ir.Value, arg: ir.Value) -> str:
+    """What the comparator does to an operand before comparing it:
+    'identity', or 'canonical' (-0 -> +0 and NaN -> one NaN, the
+    canonicalization JAX's sort comparators start with)."""
+    same, canonical = True, True
+    is_float = arg.type.dtype in ("float32", "bfloat16")  # (numpy's kind of bfloat16 is "V")
+    for p in _probes(arg.type.dtype):
+        out = _evaluate_with(sub, v, {arg.id: p})
+        if out.shape != () or out.dtype != p.dtype:
+            return "other"
+        bits = lambda a: a.view(np.uint16 if a.dtype.itemsize == 2 else np.uint32 if a.dtype.itemsize == 4
+                                else np.uint8).item()
+        same &= bits(out) == bits(p)
+        if is_float and np.isnan(p):
+            canonical &= bool(np.isnan(out))
+        elif is_float and p == 0:
+            canonical &= bits(out) == 0
+        else:
+            canonical &= bits(out) == bits(p)
+    return "identity" if same else "canonical" if canonical else "other"
+
+
+def _sort_order(lo: Lowerer, mop, key_dtype: str) -> tuple[int, int]:
+    """(descending, total_order) of a sort whose comparator orders its first
+    operand by one LT or GT comparison, as JAX (jnp.sort, argsort: LT after
+    canonicalizing -0 and NaN, TOTALORDER) and torch_xla (LT or GT,
+    TOTALORDER, or plain for integers) emit; anything else is refused."""
+    from jaxlib.mlir.dialects import stablehlo
+
+    block = mop.regions[0].blocks[0]
+    sub = Lowerer(lo.functions)
+    args = [ir.Value(tensor_type(a.type)) for a in block.arguments]
+    result = sub.lower_block(block, args)
+    if sub.problems:
+        raise Unsupported(f"sort comparator: {sub.problems[0][2]}")
+    used = set().union(*(_inputs_of(sub, v) for v in result))
+    if used - {args[0].id, args[1].id}:
+        raise Unsupported("sort comparator that compares more than the first operand (several sort keys)")
+    ret = list(block.operations)[-1]
+    owner = ret.operands[0].owner if len(ret.operands) == 1 else None
+    cmp = getattr(owner, "operation", owner)
+    if cmp is None or not hasattr(cmp, "name") or cmp.name != "stablehlo.compare":
+        raise Unsupported("sort comparator that is not one comparison (a custom comparator)")
+    direction = stablehlo.ComparisonDirectionAttr(cmp.attributes["comparison_direction"]).value
+    kind = (stablehlo.ComparisonTypeAttr(cmp.attributes["compare_type"]).value
+            if "compare_type" in cmp.attributes else None)
+    if direction not in ("LT", "GT"):
+        raise Unsupported(f"sort comparator {direction} (only the strict orders LT and GT)")
+    op = sub.producer.get(result[0].id)
+    if op is None or op.name not in ("lt", "gt"):
+        raise Unsupported("sort comparator that is not one comparison (a custom comparator)")
+    lhs, rhs = op.inputs
+    if _inputs_of(sub, lhs) == {args[0].id} and _inputs_of(sub, rhs) == {args[1].id}:
+        a, b, swapped = args[0], args[1], False
+    elif _inputs_of(sub, lhs) == {args[1].id} and _inputs_of(sub, rhs) == {args[0].id}:
+        a, b, swapped = args[1], args[0], True
+    else:
+        raise Unsupported("sort comparator that does not compare its two key operands with each other")
+    transform = _key_transform(sub, lhs, a)
+    if transform == "other" or _key_transform(sub, rhs, b) != transform:
+        raise Unsupported("sort comparator that transforms its keys before comparing them")
+    descending = int((direction == "GT") != swapped)
+    if key_dtype in ("float32", "bfloat16"):
+        if kind not in (None, "FLOAT", "TOTALORDER"):
+            raise Unsupported(f"{kind} comparison of float sort keys")
+        # FLOAT comparisons leave NaN unordered: ordered here as NumPy does (last)
+        return descending, int(kind == "TOTALORDER" and transform == "identity")
+    if kind == "UNSIGNED" and element_type(mop.operands[0].type) not in ("i1", "ui8", "ui16"):
+        raise Unsupported("UNSIGNED comparison of signed sort keys")
+    if kind not in (None, "SIGNED", "UNSIGNED"):
+        raise Unsupported(f"{kind} comparison of integer sort keys")
+    return descending, 0
+
+
+def _take_along(lo: Lowerer, payload: ir.Value, indices: ir.Value, dim: int) -> ir.Value:
+    """payload's elements along dim picked by indices (int32, payload's
+    shape): an iota along dim is the indices themselves (start + step * i
+    is computed from them), another constant vector along dim one embedding
+    lookup, anything else an embedding over the flattened rows
+    (row * n + index)."""
+    t = payload.type
+    n = t.shape[dim]
+    if t.numel == 0:
+        return ir.constant(np.zeros(t.shape, t.dtype))
+    as_table = t.dtype == "bool"  # the embedding kernel copies numbers
+
+    def lookup(ids, table):
+        if as_table:
+            table = table.astype(np.int32) if isinstance(table, np.ndarray) else \
+                lo.emit("typecast", [table], dtype=dtype_code("int32"))
+        if isinstance(table, np.ndarray):
+            table = ir.constant(table)
+        rows = lo.emit("embedding", [ids, table])
+        return lo.emit("ne", [rows, ir.constant(np.array(0, np.int32))]) if as_table else rows
+
+    data = lo.constant_value(payload)
+    if data is not None:
+        line = np.moveaxis(data, dim, 0).reshape(n, -1)[:, 0]
+        along = line.reshape([-1 if i == dim else 1 for i in range(t.rank)])
+        if np.array_equal(np.broadcast_to(along, t.shape), data):
+            step = int(line[1]) - int(line[0]) if n > 1 else 1
+            if t.dtype == "int32" and np.array_equal(line, line[0] + step * np.arange(n)):
+                # an iota (the indices themselves), or reversed (JAX's descending argsort): start + step * i
+                y = indices
+                if step != 1:
+                    y = lo.emit("multiply", [y, ir.constant(np.array(step, np.int32))])
+                if line[0] != 0:
+                    y = lo.emit("add", [y, ir.constant(np.array(line[0], np.int32))])
+                return y
+            if t.dtype in ("float32", "bfloat16") and np.array_equal(line, np.arange(n)):
+                return lo.emit("typecast", [indices], dtype=dtype_code(t.dtype))
+            rows = lookup(indices, np.ascontiguousarray(line.reshape(n, 1)))
+            return lo.emit("reshape", [rows], shape=t.shape)
+    perm = [i for i in range(t.rank) if i != dim] + [dim]
+    moved, ids = _permute(lo, payload, perm), _permute(lo, indices, perm)
+    rows_shape = moved.type.shape[:-1]
+    count = int(np.prod(rows_shape, dtype=np.int64))
+    starts = (np.arange(count, dtype=np.int64) * n).astype(np.int32).reshape(rows_shape + (1,))
+    linear = lo.emit("add", [ids, ir.constant(starts)])
+    table = lo.emit("reshape", [moved], shape=(count * n, 1))
+    picked = lo.emit("reshape", [lookup(linear, table)], shape=moved.type.shape)
+    return _permute(lo, picked, ir.inverse_permutation(perm))
+
+
+@lowering("stablehlo.sort")
+def _sort(lo, mop, xs):
+    """A sort of operands by the first (JAX's num_keys=1): one sort op for
+    the keys (values and indices), the other operands picked by the
+    indices. TTNN-style sorts are always stable here."""
+    from jaxlib.mlir import ir as mlir
+
+    key = xs[0]
+    if key.type.rank == 0:
+        raise Unsupported("sort of a rank-0 tensor")
+    if element_type(mop.operands[0].type) in ("ui32", "ui64"):
+        raise Unsupported("sort of unsigned 32-bit keys (TTNN computes integers as int32)")
+    dim = _int(mop, "dimension") % key.type.rank
+    descending, total_order = _sort_order(lo, mop, key.type.dtype)
+    stable = int("is_stable" in mop.attributes and mlir.BoolAttr(mop.attributes["is_stable"]).value)
+    k = lo.emit("typecast", [key], dtype=dtype_code("int32")) if key.type.dtype == "bool" else key
+    values, indices = _emit_all(lo, "sort", [k], dim=dim, descending=descending, stable=stable,
+                                total_order=total_order)
+    if key.type.dtype == "bool":
+        values = lo.emit("ne", [values, ir.constant(np.array(0, np.int32))])
+    return [values] + [_take_along(lo, v, indices, dim) for v in xs[1:]]
+
+
+@lowering("chlo.top_k")
+def _top_k(lo, mop, xs):
+    """The k largest along the last dim, IEEE totalOrder, ties by index (XLA's TopK)."""
+    x = xs[0]
+    if x.type.rank == 0:
+        raise Unsupported("top_k of a rank-0 tensor")
+    if x.type.dtype == "bool" or element_type(mop.operands[0].type) in ("ui32", "ui64"):
+        raise Unsupported(f"top_k of {element_type(mop.operands[0].type)} values")
+    values, indices = _emit_all(lo, "top_k", [x], k=_int(mop, "k"), dim=x.type.rank - 1, largest=1)
+    if indices.type.dtype != _result(mop, 1).dtype:
+        indices = lo.emit("typecast", [indices], dtype=dtype_code(_result(mop, 1).dtype))
+    return [values, indices]
+
+
 # --- module import ---------------------------------------------------------------
 
 
@@ -818,6 +1133,10 @@ def import_module(module, name: str, input_names: list[str], output_names: list[
             t = tensor_type(a.type)
         except Unsupported as e:
             raise UnsupportedOpsError([("argument", what, str(e))]) from None
+        if t.dtype not in LOGICAL_DTYPES:  # say it once, here, not at every op that computes with it
+            fix = ("convert the model's weights (model.float() or model.to(torch.bfloat16))" if i in weights
+                   else "pass float32 or bfloat16 example inputs (and cast in the model if it needs another type)")
+            raise BuildError(f"{what} is {t.dtype}; ttpack computes in {', '.join(LOGICAL_DTYPES)}: {fix}")
         if i in weights:
             wname, data = weights[i]
             args.append(ir.constant(narrow(np.asarray(data), t.dtype).reshape(t.shape), wname))
@@ -830,4 +1149,7 @@ def import_module(module, name: str, input_names: list[str], output_names: list[
         raise UnsupportedOpsError(lo.problems)
     if len(output_names) != len(results):
         raise ValueError(f"{len(results)} results but {len(output_names)} output names")
-    return ir.Program(name, inputs, list(zip(output_names, results)), lo.ops)
+    program = ir.Program(name, inputs, list(zip(output_names, results)), lo.ops)
+    if lo.ranges.warnings:
+        program.facts["warnings"] = list(lo.ranges.warnings)
+    return program

@@ -57,6 +57,27 @@ def _positional_wrapper(module, names: list[str], n_positional: int):
 
 
 @contextmanager
+def _torch_xla_state_restored():
+    """torch_xla's exporter sets XLA_HLO_DEBUG and its inline-scalars flag
+    for the export and resets them only when it succeeds: after a failed
+    build they would change every later export in the process (and in the
+    processes it starts). Put both back whatever happens."""
+    import os
+
+    import torch_xla
+
+    debug = os.environ.get("XLA_HLO_DEBUG")
+    try:
+        yield
+    finally:
+        if debug is None:
+            os.environ.pop("XLA_HLO_DEBUG", None)
+        else:
+            os.environ["XLA_HLO_DEBUG"] = debug
+        torch_xla._XLAC._set_xla_all_numbers_special_scalars(False)
+
+
+@contextmanager
 def _stage(stage: str, hint=None):
     """Failures inside torch.export and torch_xla become a BuildError naming
     the stage, what failed in it and, where known, what to change."""
@@ -422,7 +443,8 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
     # bfloat16: take them from the exported program instead. With node
     # metadata, every StableHLO op's location names the user's line and module.
     options = StableHLOExportOptions(export_weights=False, export_node_metadata=True)
-    with _stage(f"converting {what} to StableHLO with torch_xla", partial(_capture_hint, exported)):
+    with _stage(f"converting {what} to StableHLO with torch_xla", partial(_capture_hint, exported)), \
+            _torch_xla_state_restored():
         bundle = exported_program_to_stablehlo(exported, options)._bundle
     states = {**exported.state_dict, **exported.constants}
     (func,) = bundle.stablehlo_funcs
