@@ -52,6 +52,13 @@ def _flops(op: dict, types: list[dict]) -> tuple[float, bool]:
         kh, kw, cg, o = ins[1]
         rows = _numel(out) // max(o, 1)
         return 2.0 * _pad(rows) * _pad(kh * kw * cg) * _pad(o), True
+    if name == "conv_transpose2d":  # every input pixel meets every tap: input rows x taps x channels
+        kh, kw, cg, o = ins[1]
+        rows = _numel(ins[0]) // max(ins[0][-1], 1)
+        return 2.0 * _pad(rows) * _pad(kh * kw * cg) * _pad(o), True
+    if name in ("sort", "top_k"):  # n log2 n compare-exchanges per sorted row
+        n = ins[0][op["attrs"].get("dim", [-1])[0]] if ins[0] else 1
+        return float(_numel(ins[0]) * max(math.log2(max(n, 2)), 1)), False
     if name in _DATA_MOVEMENT:
         return 0.0, False
     if name in ("max_pool2d", "avg_pool2d", "sum_pool2d"):

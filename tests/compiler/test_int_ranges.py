@@ -86,3 +86,16 @@ def test_uint64_beyond_32_bits_is_refused(tmp_path):
 
     with pytest.raises(UnsupportedOpsError, match="do not fit the 32 bits ttpack holds uint64 in"):
         ttpack.build(fn, [np.zeros(4, np.int32)], output=tmp_path / "m.ttpack")
+
+
+def test_int64_products(tmp_path):
+    ids = np.arange(1, 7, dtype=np.int64).reshape(2, 3)
+    with pytest.warns(BuildWarning, match="an int64 product of 3 values"):
+        path = ttpack.build(lambda x: jnp.prod(x, axis=1), [ids], output=tmp_path / "p.ttpack")
+    np.testing.assert_array_equal(rt.load(path)(ids), [6, 120])
+
+    def big(x):
+        return x + jnp.prod(jnp.arange(1, 21, dtype=jnp.int64))  # 20! > 2^31
+
+    with pytest.raises(UnsupportedOpsError, match="an int64 product of 20 values up to 20"):
+        ttpack.build(big, [np.zeros(2, np.int64)], output=tmp_path / "q.ttpack")

@@ -38,11 +38,13 @@ L1_INTERLEAVED = MemoryConfig("l1", "interleaved")
 #
 # Most TTNN ops compute on TILE tensors. The exceptions, per input index:
 # embedding takes RowMajor uint32 indices and a RowMajor bfloat16 table
-# (tt-mlir's TTNN workarounds), conv2d and the pools take RowMajor
-# (flattened NHWC) activations and conv2d host-prepared RowMajor weights.
+# (tt-mlir's TTNN workarounds), conv2d, conv_transpose2d and the pools take
+# RowMajor (flattened NHWC) activations and the convolutions host-prepared
+# RowMajor weights.
 ROW_MAJOR_INPUTS = {
     "embedding": {0: "uint32", 1: "bfloat16"},
     "conv2d": {0: None, 1: None, 2: None},
+    "conv_transpose2d": {0: None, 1: None, 2: None},
     "max_pool2d": {0: None},
     "avg_pool2d": {0: None},
     "sum_pool2d": {0: None},

@@ -33,6 +33,11 @@ Interval = tuple  # (lo, hi) of Python ints
 REPORTED_FACTOR = 128
 
 
+def _reduces_by(op_name: str, mop) -> bool:
+    body = [o.operation.name for o in mop.regions[0].blocks[0].operations]
+    return len(body) == 2 and body[0] == op_name
+
+
 def _integer(mlir_type) -> str | None:
     from jaxlib.mlir import ir as mlir
 
@@ -74,6 +79,8 @@ class IntRanges:
                 return (f"uint64 values in [{result[0]}, {result[1]}] do not fit the 32 bits ttpack holds uint64 in "
                         f"(TTNN has no 64-bit integers)")
             return None
+        if name == "stablehlo.reduce" and elem in _WIDE and _reduces_by("stablehlo.multiply", mop):
+            return self._product(mop, ranges[0], location)
         if name not in _CHECKED or elem not in _WIDE:
             return None
         if result is not None and (result[0] < INT32[0] or result[1] > INT32[1]):
@@ -88,6 +95,25 @@ class IntRanges:
                 limit = INT32[1] // scale
                 self.warnings.append(f"{name} at {location}: int64 arithmetic is computed as int32, and this "
                                      f"result wraps for operands beyond +-{limit:,}")
+        return None
+
+    def _product(self, mop, r: Interval | None, location: str) -> str | None:
+        """An int64 product over reduced dims: refused when it certainly
+        leaves int32, warned about when the factors are unbounded."""
+        from jaxlib.mlir import ir as mlir
+
+        shape = mlir.RankedTensorType(mop.operands[0].type).shape
+        dims = [int(d) for d in mlir.DenseI64ArrayAttr(mop.attributes["dimensions"])]
+        count = int(np.prod([shape[d] for d in dims])) if dims else 1
+        if r is None:
+            if count > 1:
+                self.warnings.append(f"stablehlo.reduce at {location}: an int64 product of {count} values is "
+                                     f"computed as int32 and wraps once it passes +-2^31")
+            return None
+        biggest = max(abs(r[0]), abs(r[1]))
+        if biggest >= 2 and count > 1 and count * np.log2(biggest) > 31:
+            return (f"an int64 product of {count} values up to {biggest} can reach {biggest}^{count}, beyond the "
+                    f"int32 ttpack computes int64 as: compute it in float (TTNN has no 64-bit integers)")
         return None
 
     @staticmethod
