@@ -71,7 +71,7 @@ class Fb:
         fb.TensorDescAddStorage(b, storage)
         return fb.TensorDescEnd(b)
 
-    def op(self, name, inputs, outputs, attrs=()) -> int:
+    def op(self, name, inputs, outputs, attrs=(), location=None) -> int:
         b = self.b
         attr_offs = []
         for attr_name, ints in attrs:
@@ -82,6 +82,7 @@ class Fb:
             fb.AttributeAddInts(b, iv)
             attr_offs.append(fb.AttributeEnd(b))
         name_off = b.CreateString(name)
+        loc_off = b.CreateString(location) if location is not None else None
         ins = b.CreateNumpyVector(np.asarray(inputs, np.uint32))
         outs = b.CreateNumpyVector(np.asarray(outputs, np.uint32))
         attrs_off = self.tables(attr_offs)
@@ -90,6 +91,8 @@ class Fb:
         fb.OperationAddInputs(b, ins)
         fb.OperationAddOutputs(b, outs)
         fb.OperationAddAttributes(b, attrs_off)
+        if loc_off is not None:
+            fb.OperationAddLocation(b, loc_off)
         return fb.OperationEnd(b)
 
     def bindings(self, pairs) -> int:

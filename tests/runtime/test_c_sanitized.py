@@ -45,20 +45,24 @@ def test_sanitized_runtime_on_valid_and_corrupted_archives(asan_run, tmp_path, r
     x = rng.standard_normal((4, 6)).astype(np.float32)
     ids = rng.integers(0, 5, (4,)).astype(np.int32)
     path = ttpack.build(_model, [x, ids], params=params, output=tmp_path / "m.ttpack")
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "ids.npy", ids)
-    out = tmp_path / "out"
-    out.mkdir()
-    ok = _run(asan_run, path, "-i", f"x={tmp_path / 'x.npy'}", "-i", f"ids={tmp_path / 'ids.npy'}", "-o", out)
-    assert ok.returncode == 0, ok.stderr
-    import ttpack.runtime as rt
-
-    want = rt.load(path)(x, ids)
-    np.testing.assert_array_equal(np.load(out / "output_0.npy"), want[0])
+    _runs_as_from_python(asan_run, tmp_path, path, x, ids)
 
     data = path.read_bytes()
     _refuses_corruptions_cleanly(asan_run, tmp_path, data,
                                  sorted(set(np.linspace(0, len(data) - 1, 48).astype(int)) | set(range(0, 80, 5))))
+
+
+def _runs_as_from_python(asan_run, tmp_path, path, x, ids):
+    """ttpack-run under the sanitizers gives what the Python bindings give."""
+    import ttpack.runtime as rt
+
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "ids.npy", ids)
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    ok = _run(asan_run, path, "-i", f"x={tmp_path / 'x.npy'}", "-i", f"ids={tmp_path / 'ids.npy'}", "-o", out)
+    assert ok.returncode == 0, ok.stderr
+    np.testing.assert_array_equal(np.load(out / "output_0.npy"), rt.load(path)(x, ids)[0])
 
 
 def _refuses_corruptions_cleanly(asan_run, tmp_path, data: bytes, positions, kinds=("trunc", "flip")):
@@ -83,14 +87,6 @@ def test_sanitized_runtime_on_a_chip_archive(asan_run, tmp_path, rng):
     path = ttpack.build(_model, [x, ids], params=params, output=tmp_path / "chip.ttpack", target="n150",
                         options={"experimental_weight_dtype": "bfp_bf4", "math_fidelity": "hifi3",
                                  "fp32_dest_acc_en": False, "optimization_level": 2})
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "ids.npy", ids)
-    out = tmp_path / "out"
-    out.mkdir()
-    ok = _run(asan_run, path, "-i", f"x={tmp_path / 'x.npy'}", "-i", f"ids={tmp_path / 'ids.npy'}", "-o", out)
-    assert ok.returncode == 0, ok.stderr
-    import ttpack.runtime as rt
-
-    np.testing.assert_array_equal(np.load(out / "output_0.npy"), rt.load(path)(x, ids)[0])
+    _runs_as_from_python(asan_run, tmp_path, path, x, ids)
     _refuses_corruptions_cleanly(asan_run, tmp_path, path.read_bytes(),
                                  sorted(set(np.linspace(0, len(path.read_bytes()) - 1, 40).astype(int))), ("flip",))

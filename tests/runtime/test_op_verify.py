@@ -29,26 +29,7 @@ class Ops(Fb):
                            storage=self.storage(shape, dtype, size=size))
 
     def op(self, name, inputs, outputs, attrs=(), location="model.py:7") -> int:
-        b = self.b
-        attr_offs = []
-        for attr_name, ints in attrs:
-            n = b.CreateString(attr_name)
-            iv = b.CreateNumpyVector(np.asarray(ints, np.int64))
-            fb.AttributeStart(b)
-            fb.AttributeAddName(b, n)
-            fb.AttributeAddInts(b, iv)
-            attr_offs.append(fb.AttributeEnd(b))
-        name_off, loc_off = b.CreateString(name), b.CreateString(location)
-        ins = b.CreateNumpyVector(np.asarray(inputs, np.uint32))
-        outs = b.CreateNumpyVector(np.asarray(outputs, np.uint32))
-        attrs_off = self.tables(attr_offs)
-        fb.OperationStart(b)
-        fb.OperationAddOp(b, name_off)
-        fb.OperationAddInputs(b, ins)
-        fb.OperationAddOutputs(b, outs)
-        fb.OperationAddAttributes(b, attrs_off)
-        fb.OperationAddLocation(b, loc_off)
-        return fb.OperationEnd(b)
+        return super().op(name, inputs, outputs, attrs, location)
 
 
 def one_op(name, inputs, output, attrs=()) -> bytes:
