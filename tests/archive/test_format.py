@@ -189,5 +189,5 @@ def test_element_type_codes_agree_everywhere():
     c_codes = {m.group(1).lower(): int(m.group(2)) for m in re.finditer(r"TTP_DTYPE_(\w+) = (\d+)", header)}
     for name, code in c_codes.items():
         assert DTYPE_CODES[name] == code, name
-    for code, dtype in rt._DTYPES.items():
+    for code, dtype in {**rt._DTYPES, rt._BF16_CODE: rt._bf16()}.items():
         assert DTYPE_CODES[dtype.name] == code

@@ -13,6 +13,7 @@ inputs of the right dtype are passed to C without copying.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,14 +72,25 @@ _ERRORS = {2: ArchiveNotFoundError, 3: ArchiveIOError, 4: InvalidArchiveError,
 # ttp_dtype codes <-> numpy. bfloat16 buffers hold the raw 16-bit patterns;
 # with ml_dtypes installed (JAX brings it) they are ml_dtypes.bfloat16 arrays,
 # without it bfloat16 outputs come back as float32 (exactly) and inputs may
-# be float arrays, rounded to bfloat16 to nearest even.
-try:
-    import ml_dtypes as _ml_dtypes
+# be float arrays, rounded to bfloat16 to nearest even. ml_dtypes is imported
+# only for programs with bfloat16 inputs or outputs: its import takes
+# hundreds of milliseconds, most of this module's cold start.
+_DTYPES = {1: np.dtype(np.float32), 7: np.dtype(np.int32), 13: np.dtype(np.bool_)}
 
-    _BF16 = np.dtype(_ml_dtypes.bfloat16)
-except ImportError:  # the runtime needs numpy only
-    _BF16 = None
-_DTYPES = {1: np.dtype(np.float32), 7: np.dtype(np.int32), 13: np.dtype(np.bool_), 3: _BF16 or np.dtype(np.float32)}
+
+@functools.lru_cache(maxsize=None)
+def _bf16() -> np.dtype | None:
+    try:
+        import ml_dtypes
+    except ImportError:  # the runtime needs numpy only
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _numpy_dtype(code: int) -> np.dtype:
+    return (_bf16() or np.dtype(np.float32)) if code == _BF16_CODE else _DTYPES[code]
+
+
 _BF16_CODE = 3
 
 
@@ -175,7 +187,7 @@ class TensorSpec:
 
 def _spec(info: _TensorInfo) -> TensorSpec:
     shape = tuple(info.dims[i] for i in range(info.rank))
-    return TensorSpec(info.name.decode(), shape, _DTYPES[info.dtype], info.dtype == _BF16_CODE)
+    return TensorSpec(info.name.decode(), shape, _numpy_dtype(info.dtype), info.dtype == _BF16_CODE)
 
 
 class Program:
@@ -211,9 +223,9 @@ class Program:
                 raise InvalidInputError(f"input '{spec.name}' must have shape {list(spec.shape)}, "
                                         f"got {list(a.shape)}")
             if spec.bfloat16:
-                if a.dtype != _BF16 and a.dtype.kind != "f":
+                if a.dtype != _bf16() and a.dtype.kind != "f":
                     raise InvalidInputError(f"input '{spec.name}' must be bfloat16 (or float), got {a.dtype.name}")
-                bits = a.view(np.uint16) if a.dtype == _BF16 else _bf16_bits(a)
+                bits = a.view(np.uint16) if a.dtype == _bf16() else _bf16_bits(a)
                 prepared.append(np.require(bits, np.uint16, ["C", "A"]))
                 continue
             if a.dtype != spec.dtype:
@@ -253,7 +265,7 @@ class Program:
         ins = (_Buffer * max(len(arrays), 1))(*[_Buffer(a.ctypes.data, a.nbytes) for a in arrays])
         res = (_Buffer * max(len(outs), 1))(*[_Buffer(o.ctypes.data, o.nbytes) for o in outs])
         _check(_lib.ttp_program_run(self._handle, ins, len(arrays), res, len(outs)), InvalidInputError)
-        return [(o.view(_BF16) if _BF16 is not None else _bf16_to_f32(o)) if s.bfloat16 else o
+        return [(o.view(_bf16()) if _bf16() is not None else _bf16_to_f32(o)) if s.bfloat16 else o
                 for s, o in zip(self.outputs, outs)]
 
     def __repr__(self) -> str:
