@@ -26,7 +26,7 @@ FIDELITY_NAMES = {0: "lofi", 2: "hifi2", 3: "hifi3", 4: "hifi4"}
 # elementwise FLOPs per output element of ops that are not plain unary/binary
 _PER_ELEMENT = {"softmax": 5, "layer_norm": 8, "batch_norm": 4, "gelu": 8, "erf": 8, "erfc": 8, "cumsum": 1}
 _DATA_MOVEMENT = {"reshape", "permute", "concat", "slice", "repeat", "pad", "to_layout", "to_memory_config",
-                  "typecast", "embedding", "arange"}
+                  "typecast", "embedding", "arange", "gather", "update_slice", "reverse"}
 
 
 def _pad(n: int) -> int:

@@ -757,6 +757,93 @@ static ttp_status* verify_conv_transpose2d(const ttp_plan* plan, const ttp_op* o
   return check_out_dims(plan, op, dims, 4);
 }
 
+/* ---- gather ------------------------------------------------------------------------ */
+
+/* gather(x[R], indices int32[..., K]) -> indices.shape[:-1] + slice_sizes.
+   Every read is bounded here: 0 <= slice_sizes[d] <= x.dims[d], and the
+   kernel clamps each start into [0, x.dims[d] - slice_sizes[d]] (as XLA
+   does), so a slice never leaves x whatever the index values are. */
+static ttp_status* verify_gather(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(op, 2, 2));
+  const ttp_tensor *x = IN(0), *idx = IN(1);
+  if (idx->dtype != TTP_DTYPE_INT32 || idx->rank < 1)
+    return BAD("needs int32 indices of rank >= 1, got %s", tstr(idx).s);
+  const int64_t *dims, *sizes;
+  uint32_t n_dims, n_sizes;
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_GATHER_SLICE_SIZES, x->rank, x->rank, &sizes, &n_sizes));
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_GATHER_INDEX_DIMS, 0, x->rank, &dims, &n_dims));
+  for (uint32_t d = 0; d < n_sizes; d++)
+    if (sizes[d] < 0 || sizes[d] > x->dims[d])
+      return BAD("attribute 'slice_sizes' %s does not fit %s", dims_str(sizes, (int)n_sizes).s, tstr(x).s);
+  if ((int64_t)n_dims != idx->dims[idx->rank - 1])
+    return BAD("indices %s index %" PRId64 " dims, but attribute 'index_dims' names %u", tstr(idx).s,
+               idx->dims[idx->rank - 1], n_dims);
+  unsigned seen = 0;
+  for (uint32_t i = 0; i < n_dims; i++) {
+    if (dims[i] < 0 || dims[i] >= (int64_t)x->rank || (seen & (1u << dims[i])))
+      return BAD("attribute 'index_dims' %s is not a set of dims of %s", dims_str(dims, (int)n_dims).s, tstr(x).s);
+    seen |= 1u << dims[i];
+  }
+  const int rank = (int)idx->rank - 1 + (int)x->rank;
+  if (rank > TTP_MAX_RANK)
+    return BAD("indices %s and operand %s give an output of rank %d > %d", tstr(idx).s, tstr(x).s, rank,
+               TTP_MAX_RANK);
+  int64_t out[TTP_MAX_RANK];
+  memcpy(out, idx->dims, sizeof(int64_t) * (idx->rank - 1));
+  memcpy(out + idx->rank - 1, sizes, sizeof(int64_t) * x->rank);
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, x->dtype));
+  return check_out_dims(plan, op, out, rank);
+}
+
+/* update_slice(x, update, starts int32[R]) -> like x. The kernel clamps each
+   start into [0, x.dims[d] - update.dims[d]], so with update no larger than
+   x along every dim each write stays inside the output. */
+static ttp_status* verify_update_slice(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(op, 3, 3));
+  const ttp_tensor *x = IN(0), *u = IN(1), *starts = IN(2);
+  if (u->dtype != x->dtype || u->rank != x->rank)
+    return BAD("update %s must have the element type and rank of %s", tstr(u).s, tstr(x).s);
+  for (uint32_t d = 0; d < x->rank; d++)
+    if (u->dims[d] > x->dims[d]) return BAD("update %s does not fit in %s", tstr(u).s, tstr(x).s);
+  if (starts->dtype != TTP_DTYPE_INT32 || starts->rank != 1 || starts->dims[0] != (int64_t)x->rank)
+    return BAD("starts must be int32[%u], got %s", x->rank, tstr(starts).s);
+  return check_out_like(plan, op, x);
+}
+
+/* scatter(x[R], indices int32[..., K], updates[..., *window]) -> like x.
+   The kernel skips every window whose clamp-free start does not leave the
+   whole window inside x, so with window <= x.dims no write leaves the output. */
+static ttp_status* verify_scatter(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(op, 3, 3));
+  const ttp_tensor *x = IN(0), *idx = IN(1), *u = IN(2);
+  if (idx->dtype != TTP_DTYPE_INT32 || idx->rank < 1)
+    return BAD("needs int32 indices of rank >= 1, got %s", tstr(idx).s);
+  const int64_t* dims;
+  uint32_t n_dims;
+  int64_t mode;
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_SCATTER_INDEX_DIMS, 0, x->rank, &dims, &n_dims));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SCATTER_MODE, 0, 4, &mode));
+  if (x->dtype == TTP_DTYPE_BOOL && (mode == 1 || mode == 2))
+    return BAD("mode %" PRId64 " (add or multiply) is not defined on %s", mode, tstr(x).s);
+  if ((int64_t)n_dims != idx->dims[idx->rank - 1])
+    return BAD("indices %s index %" PRId64 " dims, but attribute 'index_dims' names %u", tstr(idx).s,
+               idx->dims[idx->rank - 1], n_dims);
+  unsigned seen = 0;
+  for (uint32_t i = 0; i < n_dims; i++) {
+    if (dims[i] < 0 || dims[i] >= (int64_t)x->rank || (seen & (1u << dims[i])))
+      return BAD("attribute 'index_dims' %s is not a set of dims of %s", dims_str(dims, (int)n_dims).s, tstr(x).s);
+    seen |= 1u << dims[i];
+  }
+  const uint32_t nb = idx->rank - 1;
+  bool ok = u->dtype == x->dtype && u->rank == nb + x->rank;
+  for (uint32_t d = 0; ok && d < nb; d++) ok = u->dims[d] == idx->dims[d];
+  for (uint32_t d = 0; ok && d < x->rank; d++) ok = u->dims[nb + d] <= x->dims[d];
+  if (!ok)
+    return BAD("updates %s do not match indices %s and operand %s (batch dims, then a window no larger than the "
+               "operand)", tstr(u).s, tstr(idx).s, tstr(x).s);
+  return check_out_like(plan, op, x);
+}
+
 /* ---- the plan ---------------------------------------------------------------------- */
 
 /* A switch over the enum, without a default: an op added to the registry
@@ -846,6 +933,9 @@ static ttp_status* verify_op(const ttp_plan* plan, const ttp_op* op) {
     case TTP_OP_SORT: return verify_sort(plan, op);
     case TTP_OP_TOP_K: return verify_top_k(plan, op);
     case TTP_OP_CONV_TRANSPOSE2D: return verify_conv_transpose2d(plan, op);
+    case TTP_OP_GATHER: return verify_gather(plan, op);
+    case TTP_OP_UPDATE_SLICE: return verify_update_slice(plan, op);
+    case TTP_OP_SCATTER: return verify_scatter(plan, op);
     case TTP_OP_COUNT: break;
   }
   return ttp_make_status(TTP_UNSUPPORTED, "this runtime (%s) cannot verify the op; upgrade ttpack",

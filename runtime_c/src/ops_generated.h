@@ -80,9 +80,12 @@ enum ttp_op_code {
   TTP_OP_SORT = 71,
   TTP_OP_TOP_K = 72,
   TTP_OP_CONV_TRANSPOSE2D = 73,
-  TTP_OP_TO_LAYOUT = 74,
-  TTP_OP_TO_MEMORY_CONFIG = 75,
-  TTP_OP_COUNT = 76
+  TTP_OP_GATHER = 74,
+  TTP_OP_UPDATE_SLICE = 75,
+  TTP_OP_SCATTER = 76,
+  TTP_OP_TO_LAYOUT = 77,
+  TTP_OP_TO_MEMORY_CONFIG = 78,
+  TTP_OP_COUNT = 79
 };
 
 #define TTP_MAX_ATTRS 7
@@ -159,6 +162,10 @@ enum ttp_op_code {
 #define TTP_ATTR_CONV_TRANSPOSE2D_DILATION 3
 #define TTP_ATTR_CONV_TRANSPOSE2D_GROUPS 4
 #define TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION 5
+#define TTP_ATTR_GATHER_INDEX_DIMS 0
+#define TTP_ATTR_GATHER_SLICE_SIZES 1
+#define TTP_ATTR_SCATTER_INDEX_DIMS 0
+#define TTP_ATTR_SCATTER_MODE 1
 
 typedef struct ttp_op_def {
   const char* name;
@@ -261,6 +268,9 @@ static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
   {"sort", {"dim", "descending", "stable", "total_order"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
   {"top_k", {"k", "dim", "largest"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
   {"conv_transpose2d", {"stride", "padding", "output_padding", "dilation", "groups", "activation"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"gather", {"index_dims", "slice_sizes"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"update_slice", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"scatter", {"index_dims", "mode"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"to_layout", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"to_memory_config", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
 };

@@ -624,6 +624,118 @@ def test_index_columns(torch_build):
     check(torch_build, Fn(lambda x: x[:, idx]), [randn(4, 5)], ["stablehlo.gather"])
 
 
+# --- general gathers and scatters ------------------------------------------------------------------
+# torch.gather and index_select reach StableHLO as gathers with unsigned
+# 32-bit indices (batching dims or iota columns), advanced indexing as
+# gathers of partial slices; scatter_add / scatter / scatter_reduce /
+# index_add / index_put / index_copy as scatters (add, assignment, max, min,
+# multiply regions). PyTorch requires in-range indices (negative ones are
+# wrapped by torch before the op), so only in-range indices are compared.
+
+
+def _index_cases():
+    torch.manual_seed(40)
+    x = randn(4, 5)
+    i = torch.tensor([[0, 4, 1], [3, 3, 0], [1, 2, 4], [0, 0, 0]])
+    j = torch.tensor([3, 0, 3, 1])
+    return x, i, j
+
+
+GATHER_FNS = [
+    ("gather-dim1", lambda x, i: torch.gather(x, 1, i)),
+    ("gather-dim0", lambda x, i: torch.gather(x, 0, i[:, :2].clamp(max=3))),
+    ("index-select-dim1", lambda x, j: torch.index_select(x, 1, j)),
+    ("index-select-dim0", lambda x, j: torch.index_select(x, 0, j)),
+    ("advanced-two-arrays", lambda x, j: x[j, j.flip(0)]),
+    ("advanced-columns", lambda x, j: x[:, j]),
+    ("advanced-negative", lambda x, j: x[j - 4, 1:]),
+    ("advanced-broadcast", lambda x, i, j: x[j[:, None], i[0][None, :]]),
+]
+
+
+def _args(fn, **values):
+    """The inputs fn reads, by its parameter names (torch_xla drops unread ones)."""
+    import inspect
+
+    return [values[n] for n in inspect.signature(fn).parameters]
+
+
+@pytest.mark.parametrize("name,fn", GATHER_FNS, ids=[n for n, _ in GATHER_FNS])
+@pytest.mark.parametrize("dtype", ["float32", "int64", "bool"])
+def test_torch_gathers(torch_build, name, fn, dtype):
+    x, i, j = _index_cases()
+    x = {"float32": x, "int64": (x * 10).to(torch.int64), "bool": x > 0}[dtype]
+    check(torch_build, Fn(fn), _args(fn, x=x, i=i, j=j), ["stablehlo.gather"])
+
+
+covers("stablehlo.scatter")
+
+
+def _index_put(x, j, v, accumulate):
+    return x.index_put((j,), v, accumulate=accumulate)
+
+
+def _slice_assign(x, j):
+    y = x.clone()
+    y[j[:2]] = 7.0
+    return y
+
+
+SCATTER_FNS = [
+    ("scatter-add", lambda x, i: torch.zeros(4, 5).scatter_add(1, i, x[:, :3])),
+    ("scatter-add-dup-dim0", lambda x, i: x.scatter_add(0, i[:, :2].clamp(max=3), x[:, :2] * 3)),
+    ("scatter-src", lambda x, i: torch.zeros(4, 5).scatter(1, i[:, :1], x[:, :1])),
+    ("scatter-value", lambda x, i: x.scatter(1, i[:, 1:2], -1.5)),
+    ("scatter-reduce-amax", lambda x, i: torch.zeros(4, 5).scatter_reduce(1, i, x[:, :3], "amax")),
+    ("scatter-reduce-amin-self", lambda x, i: x.scatter_reduce(1, i, x[:, 2:], "amin", include_self=True)),
+    ("scatter-reduce-prod", lambda x, i: x.scatter_reduce(1, i, x[:, :3], "prod")),
+    ("index-add", lambda x, j: torch.zeros(5, 5).index_add(0, j, x)),
+    ("index-add-dim1", lambda x, j: x.index_add(1, j, x[:, :4], alpha=2.0)),
+    ("index-put", lambda x, j: _index_put(x, j[1:3], torch.ones(2, 5), False)),
+    ("index-put-accumulate", lambda x, j: _index_put(x, j, x * 2, True)),
+    ("index-copy", lambda x, j: x.index_copy(1, j[1:3], x[:, :2] + 1)),
+    ("slice-assign", _slice_assign),
+]
+
+
+@pytest.mark.parametrize("name,fn", SCATTER_FNS, ids=[n for n, _ in SCATTER_FNS])
+def test_torch_scatters(torch_build, name, fn):
+    x, i, j = _index_cases()
+    check(torch_build, Fn(fn), _args(fn, x=x, i=i, j=j), ["stablehlo.scatter"])
+
+
+def test_torch_int_and_bool_scatters(torch_build):
+    _, i, j = _index_cases()
+    counts = lambda i, j: (torch.zeros(6, dtype=torch.int64).index_add(0, j, torch.ones(4, dtype=torch.int64)),
+                           torch.zeros(4, 5, dtype=torch.bool).scatter(1, i, True),
+                           torch.zeros(6, dtype=torch.int32).scatter_add(0, j, j.to(torch.int32)))
+    check(torch_build, Fn(counts), [i, j], ["stablehlo.scatter"])
+
+
+def test_torch_bfloat16_gather_and_scatter(torch_build):
+    import ml_dtypes
+
+    x, i, j = _index_cases()
+    xb = x.to(torch.bfloat16)
+    fn = lambda x, i, j: (torch.gather(x, 1, i), x[:, j], x.index_add(0, j, x * 2), x.scatter(1, i, x[:, :3]))
+    want = eager(Fn(fn), [xb, i, j])
+    built = torch_build(Fn(fn), [xb, i, j])
+    assert {"stablehlo.gather", "stablehlo.scatter"} <= built.emitted
+    got = built.model(xb.float().numpy().astype(ml_dtypes.bfloat16), i.numpy(), j.numpy())
+    for g, w in zip(got, want):
+        assert g.dtype == ml_dtypes.bfloat16
+        np.testing.assert_allclose(g.astype(np.float32), w.float().numpy(), rtol=1e-2, atol=1e-2)
+
+
+def test_torch_kv_cache_index_copy(torch_build):
+    # a KV cache written at the positions given as an input
+    torch.manual_seed(41)
+    cache, new = randn(2, 8, 3), randn(2, 1, 3)
+    for pos in [0, 5, 7]:
+        check(torch_build, Fn(lambda c, n, p: c.index_copy(1, p, n)), [cache, new, torch.tensor([pos])],
+              ["stablehlo.scatter"])
+
+
 # --- Coverage II: flip, sort / argsort / topk, expm1 / log1p / round / isfinite, prod, cumprod,
 # logsumexp, transposed convolutions ------------------------------------------------------------------
 # torch_xla's comparators are LT / GT with TOTALORDER: NaN sorts after +inf

@@ -818,6 +818,123 @@ _register("conv_transpose2d", ("stride", "padding", "output_padding", "dilation"
           "x[h, w] @ w[i, j] adds to output (h*s - pad_top + i*d, w*s - pad_left + j*d); padding = top, bottom, "
           "left, right; output_padding adds rows/columns at the bottom/right")
 
+# --- Indexing: a general gather -------------------------------------------------------------------
+
+
+def _gather_rule(ins, attrs):
+    """gather(x[R], indices int32[..., K]): for each position b of the
+    indices' leading dims, the slice of x of slice_sizes starting at
+    indices[b, k] along dim index_dims[k] (0 along the other dims), each
+    start clamped into [0, x.shape[d] - slice_sizes[d]] as XLA clamps; the
+    output is indices.shape[:-1] + slice_sizes."""
+    x, idx = ins
+    dims, sizes = tuple(attrs["index_dims"]), tuple(attrs["slice_sizes"])
+    if idx.dtype != "int32" or idx.rank < 1:
+        raise OpError(f"gather needs int32 indices of rank >= 1, got {idx}")
+    if len(sizes) != x.rank or any(not 0 <= s <= n for s, n in zip(sizes, x.shape)):
+        raise OpError(f"gather slice_sizes {sizes} do not fit {x}")
+    if len(dims) != idx.shape[-1] or len(set(dims)) != len(dims) or any(not 0 <= d < x.rank for d in dims):
+        raise OpError(f"gather index_dims {dims} do not name {idx.shape[-1]} distinct dims of {x}")
+    return [TensorType(idx.shape[:-1] + sizes, x.dtype)]
+
+
+def _gather(xs, attrs):
+    x, idx = xs
+    dims, sizes = tuple(attrs["index_dims"]), tuple(attrs["slice_sizes"])
+    batch = idx.shape[:-1]
+    out = np.zeros(batch + sizes, x.dtype)
+    if out.size == 0:
+        return [out]
+    count = int(np.prod(batch, dtype=np.int64))
+    flat = idx.reshape(count, idx.shape[-1]).astype(np.int64)
+    starts = np.zeros((count, x.ndim), np.int64)
+    for k, d in enumerate(dims):
+        starts[:, d] = np.clip(flat[:, k], 0, x.shape[d] - sizes[d])
+    # one index array per operand dim: start + offset within the slice, [count, *sizes]
+    where = tuple(starts[:, d].reshape((count,) + (1,) * x.ndim)
+                  + np.arange(sizes[d]).reshape([1] + [-1 if e == d else 1 for e in range(x.ndim)])
+                  for d in range(x.ndim))
+    return [np.ascontiguousarray(x[where] if x.ndim else np.broadcast_to(x, (count,))).reshape(out.shape)]
+
+
+_register("gather", ("index_dims", "slice_sizes"), _gather_rule, _gather, ALL,
+          "gather(x[R], indices int32[..., K]) -> [..., *slice_sizes]: the slice of slice_sizes starting at "
+          "indices[..., k] along dim index_dims[k] (0 elsewhere); starts clamped into [0, dim - size] (XLA)")
+
+def _update_slice_rule(ins, attrs):
+    x, u, starts = ins
+    if u.dtype != x.dtype or u.rank != x.rank or any(k > n for k, n in zip(u.shape, x.shape)):
+        raise OpError(f"update_slice needs an update no larger than its operand, of its type; got {u} for {x}")
+    if starts.dtype != "int32" or starts.shape != (x.rank,):
+        raise OpError(f"update_slice needs int32[{x.rank}] starts, got {starts}")
+    return [x]
+
+
+def _update_slice(xs, attrs):
+    x, u, starts = xs
+    out = np.array(x, copy=True)
+    begins = [int(min(max(int(v), 0), n - k)) for v, n, k in zip(starts, x.shape, u.shape)]
+    out[tuple(slice(b, b + k) for b, k in zip(begins, u.shape))] = u
+    return [out]
+
+
+_register("update_slice", (), _update_slice_rule, _update_slice, ALL,
+          "update_slice(x, update, starts int32[R]) -> x with update written at starts, each clamped into "
+          "[0, dim - update dim] (XLA's dynamic_update_slice)")
+
+# scatter's mode attribute: how an update combines with the element it lands on
+SCATTER_MODES = {"assign": 0, "add": 1, "multiply": 2, "min": 3, "max": 4}
+
+
+def _scatter_rule(ins, attrs):
+    """scatter(x[R], indices int32[..., K], updates[..., *window]) -> like x."""
+    x, idx, u = ins
+    dims, (mode,) = tuple(attrs["index_dims"]), attrs["mode"]
+    if idx.dtype != "int32" or idx.rank < 1:
+        raise OpError(f"scatter needs int32 indices of rank >= 1, got {idx}")
+    if len(dims) != idx.shape[-1] or len(set(dims)) != len(dims) or any(not 0 <= d < x.rank for d in dims):
+        raise OpError(f"scatter index_dims {dims} do not name {idx.shape[-1]} distinct dims of {x}")
+    batch = idx.shape[:-1]
+    if (u.dtype != x.dtype or u.rank != len(batch) + x.rank or u.shape[:len(batch)] != batch
+            or any(w > n for w, n in zip(u.shape[len(batch):], x.shape))):
+        raise OpError(f"scatter updates {u} do not match indices {idx} and operand {x}")
+    if mode not in SCATTER_MODES.values() or (x.dtype == "bool" and mode in (1, 2)):
+        raise OpError(f"scatter mode {mode} is not defined on {x.dtype}")
+    return [x]
+
+
+def _scatter(xs, attrs):
+    """Updates applied in index order (a later assignment wins); a window
+    that does not fit inside x at its start is dropped whole (XLA)."""
+    x, idx, u = xs
+    dims, (mode,) = tuple(attrs["index_dims"]), attrs["mode"]
+    if x.dtype == np.dtype("bfloat16"):  # combined in float32, rounded once (as bfloat16 computes here)
+        return [_scatter([x.astype(np.float32), idx, u.astype(np.float32)], attrs)[0].astype(x.dtype)]
+    out = np.array(x, copy=True)
+    window = u.shape[idx.ndim - 1:]
+    count = int(np.prod(idx.shape[:-1], dtype=np.int64))
+    flat = idx.reshape(count, idx.shape[-1]).astype(np.int64)
+    wins = u.reshape((count,) + window)
+    if out.size == 0 or wins.size == 0:
+        return [out]
+    combine = {1: np.add, 2: np.multiply, 3: np.minimum, 4: np.maximum}.get(mode)
+    for b in range(flat.shape[0]):
+        starts = [0] * x.ndim
+        for k, d in enumerate(dims):
+            starts[d] = int(flat[b, k])
+        if any(s < 0 or s + w > n for s, w, n in zip(starts, window, x.shape)):
+            continue
+        at = tuple(slice(s, s + w) for s, w in zip(starts, window))
+        with np.errstate(all="ignore"):
+            out[at] = wins[b] if combine is None else combine(out[at], wins[b]).astype(x.dtype)
+    return [out]
+
+
+_register("scatter", ("index_dims", "mode"), _scatter_rule, _scatter, ALL,
+          "scatter(x[R], indices int32[..., K], updates[..., *window]) -> x with each window combined into x at "
+          "start indices[..., k] along dim index_dims[k] (0 elsewhere), in index order; mode in SCATTER_MODES "
+          "(assign, add, multiply, min, max); windows that do not fit at their start are dropped (XLA)")
+
 # Storage conversions, as TTNN programs spell them (inserted by
 # compiler/storage.py): the logical value is unchanged; the output's Storage
 # says what it becomes (layout and storage type; memory config), so a lossy

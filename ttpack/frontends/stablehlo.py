@@ -783,12 +783,13 @@ def _gather(lo, mop, xs):
     index_map = list(g.start_index_map)
     ivd = g.index_vector_dim
     sizes = _ints(mop, "slice_sizes")
-    if list(getattr(g, "operand_batching_dims", [])):
-        raise Unsupported("gather with batching dims")
+    if element_type(mop.operands[1].type) in ("ui32", "ui64"):
+        indices = _unsigned_indices(lo, indices)
     rest = [i for i in range(operand.type.rank) if i not in index_map]
-    if (sorted(collapsed) != sorted(index_map) or any(sizes[i] != 1 for i in index_map)
-            or any(sizes[i] != operand.type.shape[i] for i in rest)):
-        raise Unsupported("gather of partial slices (only whole-row lookups are supported)")
+    if (list(getattr(g, "operand_batching_dims", [])) or sorted(collapsed) != sorted(index_map)
+            or any(sizes[i] != 1 for i in index_map) or any(sizes[i] != operand.type.shape[i] for i in rest)
+            or operand.type.numel == 0):
+        return [_general_gather(lo, mop, operand, indices, g, sizes)]
     out = _result(mop)
     batch_dims = [i for i in range(out.rank) if i not in offset_dims]
     # indices [..., k] -> one linear row index into the indexed dims
@@ -824,12 +825,156 @@ def _gather(lo, mop, xs):
     return [_permute(lo, lo.emit("reshape", [rows], shape=staged), ir.inverse_permutation(order))]
 
 
+def _index_columns(lo: Lowerer, indices: ir.Value, ivd: int) -> ir.Value:
+    """indices with the index vector dim moved last (a unit one added when
+    ivd is the rank, as StableHLO allows)."""
+    if ivd == indices.type.rank:
+        return lo.emit("reshape", [indices], shape=indices.type.shape + (1,))
+    return _permute(lo, indices, [i for i in range(indices.type.rank) if i != ivd] + [ivd])
+
+
+def _general_gather(lo: Lowerer, mop, operand: ir.Value, indices: ir.Value, g, sizes) -> ir.Value:
+    """Any StableHLO gather as one ttpack gather (slices of slice_sizes at
+    clamped starts, output [batch..., *slice_sizes]), then a reshape that
+    drops the collapsed and batching dims and a permute to StableHLO's
+    result order. Batching dims become index columns: an iota along the
+    indices' batch dim, looked up in the operand's batching dim."""
+    offset_dims = list(g.offset_dims)
+    collapsed = list(g.collapsed_slice_dims)
+    index_map = list(g.start_index_map)
+    obd = list(getattr(g, "operand_batching_dims", []))
+    sbd = list(getattr(g, "start_indices_batching_dims", []))
+    ivd = g.index_vector_dim
+    out = _result(mop)
+    cols = _index_columns(lo, indices, ivd)
+    batch_shape = cols.type.shape[:-1]
+    # the indices' batch dims, numbered as in cols (ivd removed)
+    batch_pos = [d if d < ivd else d - 1 for d in sbd]
+    parts = [cols] if index_map else []
+    for p in batch_pos:
+        iota = np.broadcast_to(np.arange(batch_shape[p], dtype=np.int32).reshape(
+            [-1 if i == p else 1 for i in range(len(batch_shape))]), batch_shape)
+        parts.append(ir.constant(np.ascontiguousarray(iota).reshape(batch_shape + (1,))))
+    if not parts:  # no index dims at all: every slice starts at 0
+        parts = [ir.constant(np.zeros(batch_shape + (0,), np.int32))]
+    idx = parts[0] if len(parts) == 1 else lo.emit("concat", parts, dim=len(batch_shape))
+    sliced = lo.emit("gather", [operand, idx], index_dims=tuple(index_map + obd), slice_sizes=tuple(sizes))
+    kept = [d for d in range(operand.type.rank) if d not in collapsed and d not in obd]
+    batch_dims = [i for i in range(out.rank) if i not in offset_dims]
+    staged = batch_shape + tuple(sizes[d] for d in kept)
+    order = batch_dims + offset_dims
+    if tuple(out.shape[i] for i in order) != staged:
+        raise Unsupported(f"gather result {out.shape} does not match its dimension numbers")
+    y = lo.emit("reshape", [sliced], shape=staged) if staged != sliced.type.shape else sliced
+    return _permute(lo, y, ir.inverse_permutation(order))
+
+
+def _unsigned_indices(lo: Lowerer, v: ir.Value) -> ir.Value:
+    """Unsigned 32-bit indices (torch_xla's for torch.gather and
+    index_select) are held as int32 bits: one >= 2^31 reads as negative, but
+    lies beyond every dim, so it becomes INT32_MAX, which clamps (gather,
+    dynamic_slice) or drops (scatter) exactly as the unsigned value does."""
+    zero, top = ir.constant(np.array(0, np.int32)), ir.constant(np.array(np.iinfo(np.int32).max, np.int32))
+    return lo.emit("where", [lo.emit("lt", [v, zero]), top, v])
+
+
+def _start_vector(lo: Lowerer, mop, starts: list[ir.Value], first: int) -> ir.Value:
+    """The scalar start operands of a dynamic (update) slice as one int32[R]."""
+    starts = [_unsigned_indices(lo, v) if element_type(mop.operands[first + i].type) in ("ui32", "ui64") else v
+              for i, v in enumerate(starts)]
+    parts = [lo.emit("reshape", [v], shape=(1,)) for v in starts]
+    return parts[0] if len(parts) == 1 else lo.emit("concat", parts, dim=0)
+
+
+# scatter region op -> mode (ops.SCATTER_MODES); for bool, add is or and multiply is and
+_SCATTER_BODIES = {"stablehlo.add": "add", "stablehlo.multiply": "multiply", "stablehlo.minimum": "min",
+                   "stablehlo.maximum": "max", "stablehlo.or": "max", "stablehlo.and": "min"}
+
+
+def _scatter_mode(mop, dtype: str) -> int:
+    """The update computation of a scatter region: returning the update is
+    an assignment; one add, multiply, minimum or maximum of the current
+    value and the update is that combination. Anything else is refused."""
+    from ..compiler.ops import SCATTER_MODES
+
+    block = mop.regions[0].blocks[0]
+    args = list(block.arguments)
+    body = list(block.operations)
+    ret = body[-1]
+    if len(args) != 2 or len(ret.operands) != 1:
+        raise Unsupported("scatter of several operands at once")
+    if len(body) == 1 and ret.operands[0] == args[1]:
+        return SCATTER_MODES["assign"]
+    if len(body) == 2:
+        op = body[0]
+        name = op.operation.name
+        if name in _SCATTER_BODIES and set(op.operands) == set(args) and len(op.operands) == 2 \
+                and ret.operands[0] == op.results[0]:
+            kind = _SCATTER_BODIES[name]
+            if dtype == "bool":
+                kind = {"add": "max", "multiply": "min"}.get(kind, kind)
+            elif name in ("stablehlo.or", "stablehlo.and"):
+                raise Unsupported(f"scatter with a bitwise {name[10:]} of integers")
+            return SCATTER_MODES[kind]
+    names = [o.operation.name for o in body[:-1]]
+    raise Unsupported(f"scatter whose update computation is {names or 'returning the current value'} "
+                      "(only assignment, add, multiply, minimum and maximum)")
+
+
+@lowering("stablehlo.scatter")
+def _scatter(lo, mop, xs):
+    """Any single-operand StableHLO scatter as one ttpack scatter: indices
+    with the index vector last (batching dims as iota columns, as in
+    gather), updates permuted to [scatter dims..., window dims...] and
+    reshaped to full-rank windows (a unit dim at each inserted or batching
+    dim). Out-of-bounds windows are dropped by the kernel, as XLA drops them."""
+    from jaxlib.mlir.dialects import stablehlo
+
+    if len(xs) != 3:
+        raise Unsupported("scatter of several operands at once")
+    x, indices, updates = xs
+    if element_type(mop.operands[1].type) in ("ui32", "ui64"):
+        indices = _unsigned_indices(lo, indices)  # (negative int32 bits are dropped too; kept explicit)
+    mode = _scatter_mode(mop, x.type.dtype)
+    if mode in (3, 4) and element_type(mop.operands[0].type) in ("ui32", "ui64"):
+        raise Unsupported("unsigned 32-bit minimum/maximum scatter (TTNN computes integers as int32)")
+    sd = stablehlo.ScatterDimensionNumbers(mop.attributes["scatter_dimension_numbers"])
+    uwd, iwd = list(sd.update_window_dims), list(sd.inserted_window_dims)
+    ibd = list(getattr(sd, "input_batching_dims", []))
+    sibd = list(getattr(sd, "scatter_indices_batching_dims", []))
+    s2o, ivd = list(sd.scattered_dims_to_operand_dims), sd.index_vector_dim
+    cols = _index_columns(lo, indices, ivd)
+    batch_shape = cols.type.shape[:-1]
+    parts = [cols] if s2o else []
+    for d in sibd:
+        p = d if d < ivd else d - 1
+        iota = np.broadcast_to(np.arange(batch_shape[p], dtype=np.int32).reshape(
+            [-1 if i == p else 1 for i in range(len(batch_shape))]), batch_shape)
+        parts.append(ir.constant(np.ascontiguousarray(iota).reshape(batch_shape + (1,))))
+    if not parts:
+        parts = [ir.constant(np.zeros(batch_shape + (0,), np.int32))]
+    idx = parts[0] if len(parts) == 1 else lo.emit("concat", parts, dim=len(batch_shape))
+    scatter_dims = [d for d in range(updates.type.rank) if d not in uwd]
+    u = _permute(lo, updates, scatter_dims + uwd)
+    kept = [d for d in range(x.type.rank) if d not in iwd and d not in ibd]
+    window = [1] * x.type.rank
+    for d, w in zip(kept, uwd):
+        window[d] = updates.type.shape[w]
+    if u.type.shape[:len(scatter_dims)] != batch_shape:
+        raise Unsupported("scatter updates whose scatter dims do not match the indices")
+    shape = batch_shape + tuple(window)
+    if u.type.shape != shape:
+        u = lo.emit("reshape", [u], shape=shape)
+    return [lo.emit("scatter", [x, idx, u], index_dims=tuple(s2o + ibd), mode=mode)]
+
+
 @lowering("stablehlo.dynamic_slice")
 def _dynamic_slice(lo, mop, xs):
     x, starts = xs[0], [lo.constant_value(v) for v in xs[1:]]
-    if any(v is None for v in starts):
-        raise Unsupported("dynamic_slice with computed start indices")
     sizes = _ints(mop, "slice_sizes")
+    if any(v is None for v in starts):  # traced starts: one gather of one slice, clamped by the kernel
+        return [lo.emit("gather", [x, _start_vector(lo, mop, xs[1:], 1)], index_dims=tuple(range(x.type.rank)),
+                        slice_sizes=tuple(sizes))]
     # StableHLO clamps starts so the slice stays inside the operand
     begins = tuple(int(min(max(int(v.item()), 0), n - k)) for v, n, k in zip(starts, x.type.shape, sizes))
     return [lo.emit("slice", [x], begins=begins, ends=tuple(b + k for b, k in zip(begins, sizes)),
@@ -840,8 +985,8 @@ def _dynamic_slice(lo, mop, xs):
 def _dynamic_update_slice(lo, mop, xs):
     """With constant starts: the update padded into place, selected by a mask."""
     x, update, starts = xs[0], xs[1], [lo.constant_value(v) for v in xs[2:]]
-    if any(v is None for v in starts):
-        raise Unsupported("dynamic_update_slice with computed start indices")
+    if any(v is None for v in starts):  # traced starts: clamped by the kernel
+        return [lo.emit("update_slice", [x, update, _start_vector(lo, mop, xs[2:], 2)])]
     shape, ushape = x.type.shape, update.type.shape
     begins = [int(min(max(int(v.item()), 0), n - k)) for v, n, k in zip(starts, shape, ushape)]
     high = tuple(n - b - k for n, b, k in zip(shape, begins, ushape))

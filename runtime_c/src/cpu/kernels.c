@@ -1747,6 +1747,159 @@ static void run_conv_transpose2d(const ttp_plan* plan, const ttp_op* op, void* c
 }
 
 
+/* ---- gather --------------------------------------------------------------------------------- */
+
+/* For each index position b, the slice of x of slice_sizes at the clamped
+   starts (op_verify.c: 0 <= slice_sizes <= x.dims, so every clamped slice
+   lies inside x) is copied to output block b. One strided walk, made once,
+   serves every block; only its source moves. */
+static void run_gather(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *x = IN(0), *idx_t = IN(1), *out = OUT(0);
+  if (out->numel == 0) return; /* then every slice size and batch dim is nonzero below */
+  const int64_t* dims = op->attrs[TTP_ATTR_GATHER_INDEX_DIMS].ints;
+  const int64_t* sizes = op->attrs[TTP_ATTR_GATHER_SLICE_SIZES].ints;
+  const int64_t K = idx_t->dims[idx_t->rank - 1];
+  const int R = (int)x->rank;
+  int64_t st[TTP_MAX_RANK], block = 1, batch = 1;
+  dense_strides(x, st);
+  strided s = {.rank = R, .n_in = 1};
+  for (int d = 0; d < R; d++) {
+    s.shape[d] = sizes[d];
+    s.stride[0][d] = st[d];
+    block *= sizes[d];
+  }
+  for (uint32_t d = 0; d + 1 < idx_t->rank; d++) batch *= idx_t->dims[d];
+  strided_simplify(&s);
+  const size_t size = elem_size(x->dtype);
+  const row_fn copy = copy_row(x->dtype);
+  const int32_t* idx = data[op->inputs[1]];
+  const char* xd = data[op->inputs[0]];
+  char* y = data[op->outputs[0]];
+  for (int64_t b = 0; b < batch; b++, y += block * (int64_t)size) {
+    int64_t base = 0;
+    for (int64_t k = 0; k < K; k++) {
+      const int d = (int)dims[k];
+      const int64_t hi = x->dims[d] - sizes[d], v = idx[b * K + k];
+      base += (v < 0 ? 0 : v > hi ? hi : v) * st[d];
+    }
+    const void* src = xd + base * (int64_t)size;
+    strided_run(&s, copy, y, size, &src, &size);
+  }
+}
+
+/* x copied to the output, then the update's rows written at the clamped
+   starts (op_verify.c: the update fits x along every dim). */
+static void run_update_slice(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *x = IN(0), *u = IN(1), *out = OUT(0);
+  if (out->numel == 0) return;
+  char* y = data[op->outputs[0]];
+  memcpy(y, data[op->inputs[0]], (size_t)out->nbytes);
+  if (u->numel == 0) return;
+  const int32_t* starts = data[op->inputs[2]];
+  const size_t size = elem_size(x->dtype);
+  const int R = (int)x->rank;
+  if (R == 0) {
+    memcpy(y, data[op->inputs[1]], size);
+    return;
+  }
+  int64_t st[TTP_MAX_RANK], base = 0;
+  dense_strides(x, st);
+  for (int d = 0; d < R; d++) {
+    const int64_t hi = x->dims[d] - u->dims[d], v = starts[d];
+    base += (v < 0 ? 0 : v > hi ? hi : v) * st[d];
+  }
+  const int64_t n = u->dims[R - 1], rows = u->numel / n;
+  const char* src = data[op->inputs[1]];
+  odometer it; /* over the update's outer dims, at the output's strides */
+  odo_init(&it, R - 1, u->dims, st);
+  for (int64_t r = 0; r < rows; r++, src += n * (int64_t)size) {
+    memcpy(y + (base + it.off) * (int64_t)size, src, (size_t)n * size);
+    odo_next(&it);
+  }
+}
+
+/* ---- scatter -------------------------------------------------------------------------------- */
+
+/* One window row combined into the output: y[i] = combine(y[i], u[i]). */
+typedef void (*scatter_row_fn)(void* y, const void* u, int64_t n);
+
+#define SCATTER_ROW(NAME, T, EXPR)                              \
+  static void NAME(void* y_, const void* u_, int64_t n) {       \
+    T* restrict y = y_;                                         \
+    const T* restrict u = u_;                                   \
+    for (int64_t i = 0; i < n; i++) {                           \
+      const T a = y[i], b = u[i];                               \
+      y[i] = (EXPR);                                            \
+    }                                                           \
+  }
+
+SCATTER_ROW(scatter_add_f32, float, a + b)
+SCATTER_ROW(scatter_mul_f32, float, a * b)
+SCATTER_ROW(scatter_min_f32, float, f32_min(a, b))
+SCATTER_ROW(scatter_max_f32, float, f32_max(a, b))
+SCATTER_ROW(scatter_add_i32, int32_t, i32_add(a, b))
+SCATTER_ROW(scatter_mul_i32, int32_t, i32_mul(a, b))
+SCATTER_ROW(scatter_min_i32, int32_t, b < a ? b : a)
+SCATTER_ROW(scatter_max_i32, int32_t, b > a ? b : a)
+SCATTER_ROW(scatter_min_b8, uint8_t, (uint8_t)(a && b))
+SCATTER_ROW(scatter_max_b8, uint8_t, (uint8_t)(a || b))
+
+/* [mode][dtype]; assign (mode 0) is a copy, add and multiply of bool are
+   refused by the verifier. */
+static const scatter_row_fn scatter_fns[5][N_DTYPES] = {
+    {NULL, NULL, NULL},
+    {scatter_add_f32, scatter_add_i32, NULL},
+    {scatter_mul_f32, scatter_mul_i32, NULL},
+    {scatter_min_f32, scatter_min_i32, scatter_min_b8},
+    {scatter_max_f32, scatter_max_i32, scatter_max_b8},
+};
+
+/* x copied to the output, then each window, in index order, combined in at
+   its start; a window that would not lie wholly inside x is dropped, as
+   XLA drops out-of-bounds scatter updates. Starts are compared in int64:
+   an int32 index plus a window no larger than the dim cannot overflow. */
+static void run_scatter(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+  const ttp_tensor *x = IN(0), *idx_t = IN(1), *u = IN(2), *out = OUT(0);
+  if (out->numel == 0) return;
+  char* y = data[op->outputs[0]];
+  memcpy(y, data[op->inputs[0]], (size_t)out->nbytes);
+  if (u->numel == 0) return; /* then below every window and batch dim is nonzero */
+  const int64_t* dims = op->attrs[TTP_ATTR_SCATTER_INDEX_DIMS].ints;
+  const int64_t mode = op->attrs[TTP_ATTR_SCATTER_MODE].ints[0];
+  const scatter_row_fn fn = scatter_fns[mode][dtype_index(x->dtype)];
+  const int64_t K = idx_t->dims[idx_t->rank - 1];
+  const int R = (int)x->rank, nb = (int)idx_t->rank - 1;
+  const int64_t* window = u->dims + nb;
+  int64_t st[TTP_MAX_RANK], block = 1, batch = 1;
+  dense_strides(x, st);
+  for (int d = 0; d < R; d++) block *= window[d];
+  for (int d = 0; d < nb; d++) batch *= idx_t->dims[d];
+  const size_t size = elem_size(x->dtype);
+  const int64_t n = R ? window[R - 1] : 1, rows = block / n;
+  const int32_t* idx = data[op->inputs[1]];
+  const char* src = data[op->inputs[2]];
+  for (int64_t b = 0; b < batch; b++, src += block * (int64_t)size) {
+    int64_t base = 0;
+    bool inside = true;
+    for (int64_t k = 0; k < K && inside; k++) {
+      const int d = (int)dims[k];
+      const int64_t v = idx[b * K + k];
+      inside = v >= 0 && v <= x->dims[d] - window[d];
+      if (inside) base += v * st[d]; /* an offset inside x: no overflow */
+    }
+    if (!inside) continue;
+    odometer it; /* over the window's outer dims, at the output's strides */
+    odo_init(&it, R ? R - 1 : 0, window, st);
+    const char* row = src;
+    for (int64_t r = 0; r < rows; r++, row += n * (int64_t)size) {
+      char* dst = y + (base + it.off) * (int64_t)size;
+      if (fn) fn(dst, row, n);
+      else memcpy(dst, row, (size_t)n * size);
+      odo_next(&it);
+    }
+  }
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 #define UNARY {has_unary, run_unary}
@@ -1828,6 +1981,9 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_SORT] = {NULL, run_sort},
     [TTP_OP_TOP_K] = {NULL, run_sort},
     [TTP_OP_CONV_TRANSPOSE2D] = {NULL, run_conv_transpose2d},
+    [TTP_OP_GATHER] = {NULL, run_gather},
+    [TTP_OP_UPDATE_SLICE] = {NULL, run_update_slice},
+    [TTP_OP_SCATTER] = {NULL, run_scatter},
     [TTP_OP_TO_LAYOUT] = {NULL, run_reshape},
     [TTP_OP_TO_MEMORY_CONFIG] = {NULL, run_reshape},
 };
