@@ -97,3 +97,25 @@ def test_shape_rules_reject_bad_ops():
         ir.make_op("add", [x, ir.Value(TensorType((3, 2), "float32"))])
     with pytest.raises(OpError, match="does not take bool"):
         ir.make_op("exp", [ir.Value(TensorType((2,), "bool"))])
+
+
+def test_bfloat16_idioms_fuse_like_float32_ones(tmp_path, rng):
+    """softmax, layer_norm and gelu written by hand in bfloat16 fuse as in
+    float32 (equivalence is confirmed in float32 arithmetic)."""
+    import jax
+    import jax.numpy as jnp
+
+    import ttpack
+    from ttpack.archive.reader import read_archive
+
+    def block(p, x):
+        mean = x.mean(-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(-1, keepdims=True)
+        h = (x - mean) * jax.lax.rsqrt(var + 1e-5) * p["g"] + p["b"]
+        return jax.nn.softmax(h @ h.T, axis=-1), jax.nn.gelu(h, approximate=False)
+
+    params = {k: jnp.asarray(rng.standard_normal(16), jnp.bfloat16) for k in ("g", "b")}
+    x = jnp.asarray(rng.standard_normal((8, 16)), jnp.bfloat16)
+    path = ttpack.build(block, [x], params=params, output=tmp_path / "b.ttpack")  # verified against JAX
+    ops = [op["op"] for op in read_archive(path).programs[0]["ops"]]
+    assert {"layer_norm", "softmax", "gelu"} <= set(ops), ops
