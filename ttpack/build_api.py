@@ -120,7 +120,7 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
     say(f"compiling {sum(lowered_counts.values())} ops")
     program = passes.run_pipeline(program, pipeline_for(chip, opts))
     t2 = time.perf_counter()
-    say(f"writing {output} ({len(program.ops)} ops, {len(program.constants())} weights)")
+    say(f"assembling the archive ({len(program.ops)} ops, {len(program.constants())} weights)")
     info = {
         "producer": "ttpack",
         "producer_version": __version__,
