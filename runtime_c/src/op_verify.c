@@ -520,22 +520,33 @@ static ttp_status* window_out(const char* axis, int64_t size, int64_t k, int64_t
   return NULL;
 }
 
-static ttp_status* verify_conv2d(const ttp_plan* plan, const ttp_op* op) {
+/* x[N,H,W,C], w[KH,KW,C/groups,O], b[O] of one dtype, and the activation
+   and groups attributes, as conv2d and conv_transpose2d take them. */
+static ttp_status* check_conv_operands(const ttp_plan* plan, const ttp_op* op, int act_slot, int groups_slot,
+                                       int64_t* groups) {
+  int64_t act;
   TTP_RETURN_IF_ERROR(check_arity(op, 3, 3));
   TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
-  int64_t act, groups;
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV2D_ACTIVATION, TTP_ACTIVATION_NONE, TTP_ACTIVATION_MAX, &act));
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV2D_GROUPS, 1, INT64_MAX, &groups));
-  TTP_RETURN_IF_ERROR(check_compute_config(op, TTP_ATTR_CONV2D_MATH_FIDELITY, TTP_ATTR_CONV2D_FP32_DEST_ACC_EN));
+  TTP_RETURN_IF_ERROR(get_int_in(op, act_slot, TTP_ACTIVATION_NONE, TTP_ACTIVATION_MAX, &act));
+  TTP_RETURN_IF_ERROR(get_int_in(op, groups_slot, 1, INT64_MAX, groups));
   const ttp_tensor *x = IN(0), *w = IN(1), *b = IN(2);
   if (x->rank != 4 || w->rank != 4 || b->rank != 1)
     return BAD("needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O]; got %s, %s, %s", tstr(x).s, tstr(w).s,
                tstr(b).s);
   const int64_t C = x->dims[3], cg = w->dims[2], O = w->dims[3];
   /* cg * groups == C without overflow: C % groups == 0 and cg == C / groups. */
-  if (C % groups || O % groups || cg != C / groups || b->dims[0] != O)
+  if (C % *groups || O % *groups || cg != C / *groups || b->dims[0] != O)
     return BAD("channels do not match: x %s, w %s, b %s, groups %" PRId64, tstr(x).s, tstr(w).s, tstr(b).s,
-               groups);
+               *groups);
+  return NULL;
+}
+
+static ttp_status* verify_conv2d(const ttp_plan* plan, const ttp_op* op) {
+  int64_t groups;
+  TTP_RETURN_IF_ERROR(check_conv_operands(plan, op, TTP_ATTR_CONV2D_ACTIVATION, TTP_ATTR_CONV2D_GROUPS, &groups));
+  TTP_RETURN_IF_ERROR(check_compute_config(op, TTP_ATTR_CONV2D_MATH_FIDELITY, TTP_ATTR_CONV2D_FP32_DEST_ACC_EN));
+  const ttp_tensor *x = IN(0), *w = IN(1);
+  const int64_t O = w->dims[3];
   const int64_t *st, *pad, *dil;
   uint32_t n;
   TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV2D_STRIDE, 2, 2, &st, &n));
@@ -728,20 +739,11 @@ static ttp_status* transposed_out(const char* axis, int64_t size, int64_t k, int
 }
 
 static ttp_status* verify_conv_transpose2d(const ttp_plan* plan, const ttp_op* op) {
-  TTP_RETURN_IF_ERROR(check_arity(op, 3, 3));
-  TTP_RETURN_IF_ERROR(check_same_dtypes(plan, op, 0));
-  int64_t act, groups;
-  TTP_RETURN_IF_ERROR(
-      get_int_in(op, TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION, TTP_ACTIVATION_NONE, TTP_ACTIVATION_MAX, &act));
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_CONV_TRANSPOSE2D_GROUPS, 1, INT64_MAX, &groups));
-  const ttp_tensor *x = IN(0), *w = IN(1), *b = IN(2);
-  if (x->rank != 4 || w->rank != 4 || b->rank != 1)
-    return BAD("needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O]; got %s, %s, %s", tstr(x).s, tstr(w).s,
-               tstr(b).s);
-  const int64_t C = x->dims[3], cg = w->dims[2], O = w->dims[3];
-  if (C % groups || O % groups || cg != C / groups || b->dims[0] != O)
-    return BAD("channels do not match: x %s, w %s, b %s, groups %" PRId64, tstr(x).s, tstr(w).s, tstr(b).s,
-               groups);
+  int64_t groups;
+  TTP_RETURN_IF_ERROR(check_conv_operands(plan, op, TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION,
+                                          TTP_ATTR_CONV_TRANSPOSE2D_GROUPS, &groups));
+  const ttp_tensor *x = IN(0), *w = IN(1);
+  const int64_t O = w->dims[3];
   const int64_t *st, *pad, *extra, *dil;
   uint32_t n;
   TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CONV_TRANSPOSE2D_STRIDE, 2, 2, &st, &n));

@@ -493,16 +493,23 @@ def _window_out(size, k, s, lo, hi, d=1):
     return (size + lo + hi - span) // s + 1
 
 
-def _conv2d_rule(ins, attrs):
+def _conv_operands(name, ins, attrs):
+    """x[N,H,W,C], w[KH,KW,C/groups,O], b[O] of one dtype, as conv2d and
+    conv_transpose2d take them: (x dims, w dims)."""
     x, w, b = ins
     _check_activation(attrs)
     (groups,) = attrs["groups"]
     if x.rank != 4 or w.rank != 4 or b.rank != 1 or len({x.dtype, w.dtype, b.dtype}) != 1:
-        raise OpError(f"conv2d needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O] of one dtype; got {x}, {w}, {b}")
-    n, h, wd, c = x.shape
-    kh, kw, cg, o = w.shape
+        raise OpError(f"{name} needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O] of one dtype; got {x}, {w}, {b}")
+    c, (kh, kw, cg, o) = x.shape[3], w.shape
     if groups < 1 or c % groups or o % groups or cg * groups != c or b.shape != (o,):
-        raise OpError(f"conv2d channels do not match: x {x}, w {w}, b {b}, groups {groups}")
+        raise OpError(f"{name} channels do not match: x {x}, w {w}, b {b}, groups {groups}")
+    return x.shape, w.shape
+
+
+def _conv2d_rule(ins, attrs):
+    x = ins[0]
+    (n, h, wd, c), (kh, kw, cg, o) = _conv_operands("conv2d", ins, attrs)
     (sh, sw), (pt, pb, pl, pr), (dh, dw) = attrs["stride"], attrs["padding"], attrs["dilation"]
     return [TensorType((n, _window_out(h, kh, sh, pt, pb, dh), _window_out(wd, kw, sw, pl, pr, dw), o), x.dtype)]
 
@@ -743,15 +750,8 @@ def _transposed_out(size, k, s, lo, hi, extra, d=1):
 
 
 def _conv_transpose2d_rule(ins, attrs):
-    x, w, b = ins
-    _check_activation(attrs)
-    (groups,) = attrs["groups"]
-    if x.rank != 4 or w.rank != 4 or b.rank != 1 or len({x.dtype, w.dtype, b.dtype}) != 1:
-        raise OpError(f"conv_transpose2d needs x[N,H,W,C], w[KH,KW,C/groups,O], b[O] of one dtype; got {x}, {w}, {b}")
-    n, h, wd, c = x.shape
-    kh, kw, cg, o = w.shape
-    if groups < 1 or c % groups or o % groups or cg * groups != c or b.shape != (o,):
-        raise OpError(f"conv_transpose2d channels do not match: x {x}, w {w}, b {b}, groups {groups}")
+    x = ins[0]
+    (n, h, wd, c), (kh, kw, cg, o) = _conv_operands("conv_transpose2d", ins, attrs)
     (sh, sw), (pt, pb, pl, pr) = attrs["stride"], attrs["padding"]
     (oh, ow), (dh, dw) = attrs["output_padding"], attrs["dilation"]
     return [TensorType((n, _transposed_out(h, kh, sh, pt, pb, oh, dh), _transposed_out(wd, kw, sw, pl, pr, ow, dw),
