@@ -742,6 +742,8 @@ static ttp_status* verify_conv_transpose2d(const ttp_plan* plan, const ttp_op* o
   int64_t groups;
   TTP_RETURN_IF_ERROR(check_conv_operands(plan, op, TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION,
                                           TTP_ATTR_CONV_TRANSPOSE2D_GROUPS, &groups));
+  TTP_RETURN_IF_ERROR(check_compute_config(op, TTP_ATTR_CONV_TRANSPOSE2D_MATH_FIDELITY,
+                                           TTP_ATTR_CONV_TRANSPOSE2D_FP32_DEST_ACC_EN));
   const ttp_tensor *x = IN(0), *w = IN(1);
   const int64_t O = w->dims[3];
   const int64_t *st, *pad, *extra, *dil;

@@ -88,7 +88,7 @@ enum ttp_op_code {
   TTP_OP_COUNT = 79
 };
 
-#define TTP_MAX_ATTRS 7
+#define TTP_MAX_ATTRS 8
 
 /* Attribute slots: op->attrs[TTP_ATTR_<OP>_<NAME>]. */
 #define TTP_ATTR_TYPECAST_DTYPE 0
@@ -162,6 +162,8 @@ enum ttp_op_code {
 #define TTP_ATTR_CONV_TRANSPOSE2D_DILATION 3
 #define TTP_ATTR_CONV_TRANSPOSE2D_GROUPS 4
 #define TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION 5
+#define TTP_ATTR_CONV_TRANSPOSE2D_MATH_FIDELITY 6
+#define TTP_ATTR_CONV_TRANSPOSE2D_FP32_DEST_ACC_EN 7
 #define TTP_ATTR_GATHER_INDEX_DIMS 0
 #define TTP_ATTR_GATHER_SLICE_SIZES 1
 #define TTP_ATTR_SCATTER_INDEX_DIMS 0
@@ -169,7 +171,7 @@ enum ttp_op_code {
 
 typedef struct ttp_op_def {
   const char* name;
-  const char* attrs[7];
+  const char* attrs[8];
   unsigned input_dtypes; /* TTP_OP_TAKES_* bits */
 } ttp_op_def;
 
@@ -267,7 +269,7 @@ static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
   {"cumprod", {"dim"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
   {"sort", {"dim", "descending", "stable", "total_order"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
   {"top_k", {"k", "dim", "largest"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32},
-  {"conv_transpose2d", {"stride", "padding", "output_padding", "dilation", "groups", "activation"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
+  {"conv_transpose2d", {"stride", "padding", "output_padding", "dilation", "groups", "activation", "math_fidelity", "fp32_dest_acc_en"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16},
   {"gather", {"index_dims", "slice_sizes"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"update_slice", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"scatter", {"index_dims", "mode"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},

@@ -300,3 +300,25 @@ def test_cli_builds_for_a_chip_with_tt_xla_options(tmp_path):
     bad = run_cli("build", ROOT / "samples" / "jax_mlp.py", "-o", tmp_path / "x.ttpack", "--target", "n150",
                   "-O", "enable_optimizer=perhaps", check=False)
     assert bad.returncode != 0 and "enable_optimizer='perhaps' is not valid; allowed: true/false" in bad.stderr
+
+
+@pytest.mark.parametrize("fidelity", ["lofi", "hifi3", "hifi4"])
+def test_math_fidelity_of_a_transposed_convolution(tmp_path, rng, fidelity):
+    w = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    x = rng.standard_normal((1, 6, 6, 4)).astype(np.float32)
+
+    def conv(w, x):
+        return jax.lax.conv_transpose(x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    def up(p, x):
+        return jax.nn.relu(conv(p["w"], x) + p["b"])
+
+    path, c = _build(tmp_path, up, [x], {"w": w, "b": b}, math_fidelity=fidelity)
+    (op,) = [o for o in c.programs[0]["ops"] if o["op"] == "conv_transpose2d"]
+    assert op["attrs"]["math_fidelity"] == [{"lofi": 0, "hifi3": 3, "hifi4": 4}[fidelity]]
+    product = {"lofi": conv(_cut(w, HI7), _cut(x, HI5)),
+               "hifi3": conv(_cut(w, HI7), x) + conv(w - _cut(w, HI7), _cut(x, HI5)),
+               "hifi4": conv(w, x)}[fidelity]
+    want = jax.nn.relu(product + b)
+    np.testing.assert_allclose(rt.load(path)(x), np.asarray(want), rtol=1e-4, atol=1e-4)

@@ -816,7 +816,7 @@ _register("conv_transpose2d", ("stride", "padding", "output_padding", "dilation"
           _conv_transpose2d_rule, _conv_transpose2d, FLOAT,
           "NHWC transposed conv (PyTorch's ConvTranspose2d) of x[N,H,W,C] with w[KH,KW,C/groups,O], b[O]: "
           "x[h, w] @ w[i, j] adds to output (h*s - pad_top + i*d, w*s - pad_left + j*d); padding = top, bottom, "
-          "left, right; output_padding adds rows/columns at the bottom/right")
+          "left, right; output_padding adds rows/columns at the bottom/right", optional=COMPUTE_CONFIG)
 
 # --- Indexing: a general gather -------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ OUTPUT_DTYPE = {"embedding": "bfloat16"}
 # Data movement that TTNN runs on interleaved tensors only.
 INTERLEAVED_ONLY = {"reshape", "permute", "concat", "slice", "pad", "repeat", "embedding", "typecast",
                     "to_layout"}
-MATRIX_ENGINE = {"matmul", "linear", "conv2d"}
+MATRIX_ENGINE = {"matmul", "linear", "conv2d", "conv_transpose2d"}
 
 
 def device_dtype(logical: str) -> str:

@@ -229,7 +229,7 @@ static ttp_status* cut_operand(cpu_executable* ex, emulated_op* e, ttp_op* op, u
 #define EMULATION_TENSORS 6
 
 static int is_matrix_engine(int code) {
-  return code == TTP_OP_MATMUL || code == TTP_OP_LINEAR || code == TTP_OP_CONV2D;
+  return code == TTP_OP_MATMUL || code == TTP_OP_LINEAR || code == TTP_OP_CONV2D || code == TTP_OP_CONV_TRANSPOSE2D;
 }
 
 static ttp_status* emulate_fidelity(cpu_executable* ex, uint32_t i) {
