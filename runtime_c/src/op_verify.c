@@ -767,18 +767,12 @@ static ttp_status* verify_conv_transpose2d(const ttp_plan* plan, const ttp_op* o
    Every read is bounded here: 0 <= slice_sizes[d] <= x.dims[d], and the
    kernel clamps each start into [0, x.dims[d] - slice_sizes[d]] (as XLA
    does), so a slice never leaves x whatever the index values are. */
-static ttp_status* verify_gather(const ttp_plan* plan, const ttp_op* op) {
-  TTP_RETURN_IF_ERROR(check_arity(op, 2, 2));
-  const ttp_tensor *x = IN(0), *idx = IN(1);
-  if (idx->dtype != TTP_DTYPE_INT32 || idx->rank < 1)
-    return BAD("needs int32 indices of rank >= 1, got %s", tstr(idx).s);
-  const int64_t *dims, *sizes;
-  uint32_t n_dims, n_sizes;
-  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_GATHER_SLICE_SIZES, x->rank, x->rank, &sizes, &n_sizes));
-  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_GATHER_INDEX_DIMS, 0, x->rank, &dims, &n_dims));
-  for (uint32_t d = 0; d < n_sizes; d++)
-    if (sizes[d] < 0 || sizes[d] > x->dims[d])
-      return BAD("attribute 'slice_sizes' %s does not fit %s", dims_str(sizes, (int)n_sizes).s, tstr(x).s);
+/* The index_dims attribute of gather and scatter: distinct dims of x, as
+   many as the last dim of the indices holds. */
+static ttp_status* check_index_dims(const ttp_op* op, int slot, const ttp_tensor* x, const ttp_tensor* idx) {
+  const int64_t* dims;
+  uint32_t n_dims;
+  TTP_RETURN_IF_ERROR(get_ints(op, slot, 0, x->rank, &dims, &n_dims));
   if ((int64_t)n_dims != idx->dims[idx->rank - 1])
     return BAD("indices %s index %" PRId64 " dims, but attribute 'index_dims' names %u", tstr(idx).s,
                idx->dims[idx->rank - 1], n_dims);
@@ -788,6 +782,21 @@ static ttp_status* verify_gather(const ttp_plan* plan, const ttp_op* op) {
       return BAD("attribute 'index_dims' %s is not a set of dims of %s", dims_str(dims, (int)n_dims).s, tstr(x).s);
     seen |= 1u << dims[i];
   }
+  return NULL;
+}
+
+static ttp_status* verify_gather(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(op, 2, 2));
+  const ttp_tensor *x = IN(0), *idx = IN(1);
+  if (idx->dtype != TTP_DTYPE_INT32 || idx->rank < 1)
+    return BAD("needs int32 indices of rank >= 1, got %s", tstr(idx).s);
+  const int64_t* sizes;
+  uint32_t n_sizes;
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_GATHER_SLICE_SIZES, x->rank, x->rank, &sizes, &n_sizes));
+  TTP_RETURN_IF_ERROR(check_index_dims(op, TTP_ATTR_GATHER_INDEX_DIMS, x, idx));
+  for (uint32_t d = 0; d < n_sizes; d++)
+    if (sizes[d] < 0 || sizes[d] > x->dims[d])
+      return BAD("attribute 'slice_sizes' %s does not fit %s", dims_str(sizes, (int)n_sizes).s, tstr(x).s);
   const int rank = (int)idx->rank - 1 + (int)x->rank;
   if (rank > TTP_MAX_RANK)
     return BAD("indices %s and operand %s give an output of rank %d > %d", tstr(idx).s, tstr(x).s, rank,
@@ -822,22 +831,11 @@ static ttp_status* verify_scatter(const ttp_plan* plan, const ttp_op* op) {
   const ttp_tensor *x = IN(0), *idx = IN(1), *u = IN(2);
   if (idx->dtype != TTP_DTYPE_INT32 || idx->rank < 1)
     return BAD("needs int32 indices of rank >= 1, got %s", tstr(idx).s);
-  const int64_t* dims;
-  uint32_t n_dims;
   int64_t mode;
-  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_SCATTER_INDEX_DIMS, 0, x->rank, &dims, &n_dims));
+  TTP_RETURN_IF_ERROR(check_index_dims(op, TTP_ATTR_SCATTER_INDEX_DIMS, x, idx));
   TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SCATTER_MODE, 0, 4, &mode));
   if (x->dtype == TTP_DTYPE_BOOL && (mode == 1 || mode == 2))
     return BAD("mode %" PRId64 " (add or multiply) is not defined on %s", mode, tstr(x).s);
-  if ((int64_t)n_dims != idx->dims[idx->rank - 1])
-    return BAD("indices %s index %" PRId64 " dims, but attribute 'index_dims' names %u", tstr(idx).s,
-               idx->dims[idx->rank - 1], n_dims);
-  unsigned seen = 0;
-  for (uint32_t i = 0; i < n_dims; i++) {
-    if (dims[i] < 0 || dims[i] >= (int64_t)x->rank || (seen & (1u << dims[i])))
-      return BAD("attribute 'index_dims' %s is not a set of dims of %s", dims_str(dims, (int)n_dims).s, tstr(x).s);
-    seen |= 1u << dims[i];
-  }
   const uint32_t nb = idx->rank - 1;
   bool ok = u->dtype == x->dtype && u->rank == nb + x->rank;
   for (uint32_t d = 0; ok && d < nb; d++) ok = u->dims[d] == idx->dims[d];
