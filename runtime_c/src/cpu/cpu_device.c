@@ -59,7 +59,7 @@ typedef struct cpu_executable {
   uint8_t* quantize;      /* per view tensor: enum quantize, applied when produced */
   emulated_op** emulated; /* per op: NULL or how it is emulated */
   void** owned;           /* buffers owned by the executable (decoded weights, cut weights) */
-  uint32_t n_owned;
+  size_t n_owned, owned_cap;
   size_t* offsets;        /* arena offset per view tensor (intermediates, converted inputs) */
   uint8_t* in_arena;      /* per view tensor: lives in the arena */
   void** data;            /* per view tensor buffer pointers, rebound each run */
@@ -111,7 +111,10 @@ static void cut_tensor(const float* src, float* dst, int64_t n, int cut) {
 
 /* ---- preparing the compute view ------------------------------------------------------- */
 
+/* A buffer freed with the executable; NULL (reported as out of memory) when
+   allocation fails or the table sized in build_view is full. */
 static void* own(cpu_executable* ex, size_t bytes) {
+  if (ex->n_owned == ex->owned_cap) return NULL;
   void* p = aligned_alloc(ARENA_ALIGN, align_up(bytes ? bytes : 1));
   if (p) ex->owned[ex->n_owned++] = p;
   return p;
@@ -368,7 +371,7 @@ static void cpu_release(void* handle) {
   pthread_mutex_destroy(&ex->lock);
   if (ex->emulated)
     for (uint32_t i = 0; i < ex->plan->n_ops; i++) free(ex->emulated[i]);
-  for (uint32_t i = 0; i < ex->n_owned; i++) free(ex->owned[i]);
+  for (size_t i = 0; i < ex->n_owned; i++) free(ex->owned[i]);
   free(ex->owned);
   free(ex->emulated);
   free(ex->view.tensors);
@@ -397,12 +400,14 @@ static ttp_status* build_view(cpu_executable* ex) {
   *v = *plan;
   /* every op may add EMULATION_TENSORS tensors and owned buffers */
   size_t cap = (size_t)plan->n_tensors + (size_t)EMULATION_TENSORS * plan->n_ops + 1;
+  /* per weight: a decoded buffer and a scratch; per emulated op at most 9 (cut operands and their input lists) */
   size_t owned_cap = (size_t)plan->n_tensors * 2 + (size_t)plan->n_ops * 12 + 1;
   v->tensors = calloc(cap, sizeof *v->tensors);
   v->ops = calloc(plan->n_ops ? plan->n_ops : 1, sizeof *v->ops);
   ex->quantize = calloc(cap, 1);
   ex->emulated = calloc(plan->n_ops ? plan->n_ops : 1, sizeof *ex->emulated);
   ex->owned = calloc(owned_cap, sizeof *ex->owned);
+  ex->owned_cap = owned_cap;
   if (!v->tensors || !v->ops || !ex->quantize || !ex->emulated || !ex->owned)
     return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory preparing program '%s'", plan->name);
   for (uint32_t t = 0; t < plan->n_tensors; t++) {
