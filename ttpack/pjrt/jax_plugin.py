@@ -1,0 +1,42 @@
+"""The `jax_plugins` entry point: JAX calls initialize() when it discovers
+plugins, and `tt` becomes a JAX platform (jax.devices("tt"),
+jax.jit(f, backend="tt")).
+
+The priority is below the CPU backend's (0), so `tt` never becomes JAX's
+default backend: only code that asks for it runs on it.
+"""
+
+from __future__ import annotations
+
+PRIORITY = -100
+
+
+def _allow_persistent_cache() -> None:
+    """JAX's persistent compilation cache serves only the platforms it names
+    (tpu, gpu, cpu, neuron). tt executables serialize (to their ttpack
+    archives) and load back, so the cache may serve tt too: this extends
+    JAX's check to tt and leaves it unchanged for every other platform."""
+    from jax._src import compilation_cache
+
+    original = compilation_cache.is_cache_used
+    if getattr(original, "_ttpack", False):
+        return
+
+    def is_cache_used(backend) -> bool:
+        if getattr(backend, "platform", None) == "tt":
+            return compilation_cache._is_cache_enabled()
+        return original(backend)
+
+    is_cache_used._ttpack = True
+    compilation_cache.is_cache_used = is_cache_used  # compiler.py looks it up on the module at each compile
+
+
+def initialize() -> None:
+    from jax._src import xla_bridge
+
+    from . import library_path, load
+
+    load()
+    xla_bridge.register_plugin("tt", priority=PRIORITY, library_path=library_path(),
+                               options={"ttpack_client": "jax"})
+    _allow_persistent_cache()
