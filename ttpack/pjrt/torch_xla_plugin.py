@@ -9,6 +9,8 @@ stores options for ttpack's compiles, so other devices are unaffected.
 
 from __future__ import annotations
 
+import os
+
 from torch_xla.experimental import plugins
 
 from . import custom_compile_options, library_path, load, set_custom_compile_options
@@ -29,6 +31,11 @@ class TtPlugin(plugins.DevicePlugin):
         _provide_set_custom_compile_options()
 
     def library_path(self) -> str:
+        # torch_xla asks for the library when it creates the TT client, i.e.
+        # only when TT is the device type. From then on it hands programs over
+        # as StableHLO (as TT-XLA's plugin asks too) rather than HLO, whose
+        # conversion keeps ops ttpack's frontend does not read (stablehlo.dot).
+        os.environ.setdefault("XLA_STABLEHLO_COMPILE", "1")
         load()  # the compiler must be registered before torch_xla creates its client
         return library_path()
 
