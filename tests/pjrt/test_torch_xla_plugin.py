@@ -1,0 +1,124 @@
+"""torch_xla on the tt PJRT plugin ("TT" device): tensor ops and modules
+against PyTorch on the CPU, set_custom_compile_options reaching ttpack's
+compiler, and a clean exit. Each test is its own process: torch_xla's device
+type is fixed per process."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch_xla")
+
+from pjrt_helpers import run_script  # noqa: E402
+
+TUTORIAL = """
+    import json
+    import torch
+    import torch_xla
+    import torch_xla.core.xla_model as xm
+    import torch_xla.runtime as xr
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 6 * 6, 10))
+    input = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        expected = model(input)
+
+    # TT-XLA's single-chip tutorial (model.compile(backend="tt") is the dynamo backend's, not the device's)
+    xr.set_device_type("TT")
+    device = xm.xla_device()
+    options = {"enable_optimizer": "true", "enable_memory_layout_analysis": "true",
+               "enable_l1_interleaved": "true", "enable_fusing_conv2d_with_multiply_pattern": "true"}
+    torch_xla.set_custom_compile_options(options)
+    model = model.eval()
+    input = input.to(device); model = model.to(device)
+    with torch.no_grad():
+        output = model(input)
+    output = output.to("cpu")
+
+    a = torch.arange(6.0).reshape(2, 3)
+    b = torch.full((2, 3), 0.5)
+    on_tt = (a.to(device) * b.to(device) + torch.sin(a.to(device))).to("cpu")
+    argmax = torch.argmax(expected.to(device), dim=1).to("cpu")
+    import ttpack.pjrt
+    print(json.dumps({
+        "device": str(device), "type": xr.device_type(),
+        "module_error": (output - expected).abs().max().item(),
+        "ops_error": (on_tt - (a * b + torch.sin(a))).abs().max().item(),
+        "argmax": argmax.tolist(), "argmax_expected": torch.argmax(expected, dim=1).tolist(),
+        "argmax_dtype": str(argmax.dtype), "compiles": ttpack.pjrt.compile_count(),
+    }))
+"""
+
+
+def test_tutorial_template_on_the_TT_device_matches_cpu():
+    out = run_script(TUTORIAL)
+    assert out["device"] == "xla:0" and out["type"] == "TT"
+    # activations in float32 on n150 (ttpack's chip emulation keeps float32 for float32 models)
+    assert out["module_error"] < 1e-4
+    assert out["ops_error"] < 1e-5
+    assert out["argmax"] == out["argmax_expected"] and out["argmax_dtype"] == "torch.int64"
+    assert out["compiles"] >= 3  # lazy graphs: the module, the tensor ops, the argmax
+
+
+OPTIONS = """
+    import json
+    import torch
+    import torch_xla
+    import torch_xla.core.xla_model as xm
+    import torch_xla.runtime as xr
+
+    xr.set_device_type("TT")
+    device = xm.xla_device()
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(16, 64, generator=g).to(torch.bfloat16)
+    b = torch.randn(64, 16, generator=g).to(torch.bfloat16)
+    exact = a.double() @ b.double()
+
+    def error(shape_tag):
+        # a fresh shape per run, so torch_xla compiles anew instead of reusing its cached graph
+        x, y = a[:shape_tag], b
+        got = (x.to(device) @ y.to(device)).to("cpu").double()
+        return ((got - exact[:shape_tag]).abs().max() / exact.abs().max()).item()
+
+    default = error(16)
+    torch_xla.set_custom_compile_options({"math_fidelity": "lofi"})
+    lofi = error(15)
+    torch_xla.set_custom_compile_options({"no_such_option": "true"})
+    try:
+        error(14)
+        message = None
+    except RuntimeError as e:
+        message = str(e)
+    print(json.dumps({"default": default, "lofi": lofi, "message": message}))
+"""
+
+
+def test_set_custom_compile_options_reach_ttpacks_compiler():
+    from ttpack.compiler.options import resolve
+    from ttpack.errors import BuildError
+    from ttpack.targets import get_target
+
+    out = run_script(OPTIONS)
+    assert out["default"] < 0.004  # bfloat16 rounding of the result
+    assert out["lofi"] > 0.015     # LoFi keeps only the operands' top bits
+    with pytest.raises(BuildError) as build_error:
+        resolve({"no_such_option": "true"}, get_target("n150"))
+    assert out["message"] is not None and str(build_error.value) in out["message"]
+
+
+def test_other_devices_are_unaffected_by_the_plugin():
+    out = run_script("""
+        import json
+        import torch, torch_xla
+        import torch_xla.core.xla_model as xm
+        import torch_xla.runtime as xr
+        xr.set_device_type("CPU")
+        torch_xla.set_custom_compile_options({"math_fidelity": "lofi"})  # provided, and inert off TT
+        device = xm.xla_device()
+        out = (torch.arange(4.0).to(device) * 2).to("cpu")
+        import ttpack.pjrt
+        print(json.dumps({"out": out.tolist(), "type": xr.device_type(), "compiles": ttpack.pjrt.compile_count()}))
+    """)
+    assert out == {"out": [0.0, 2.0, 4.0, 6.0], "type": "CPU", "compiles": 0}
