@@ -122,3 +122,45 @@ def test_other_devices_are_unaffected_by_the_plugin():
         print(json.dumps({"out": out.tolist(), "type": xr.device_type(), "compiles": ttpack.pjrt.compile_count()}))
     """)
     assert out == {"out": [0.0, 2.0, 4.0, 6.0], "type": "CPU", "compiles": 0}
+
+
+MODELS = """
+    import json
+    import torch, torchvision, transformers
+    import torch_xla.core.xla_model as xm
+    import torch_xla.runtime as xr
+
+    xr.set_device_type("TT")
+    device = xm.xla_device()
+    torch.manual_seed(0)
+    resnet = torchvision.models.resnet18(num_classes=10).eval()
+    image = torch.randn(1, 3, 64, 64)
+    config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=32)
+    bert = transformers.BertModel(config).eval()
+    ids = torch.randint(0, 100, (2, 12))
+    mask = torch.ones(2, 12, dtype=torch.long)
+    mask[1, 8:] = 0
+    flags = torch.tensor([[True, False], [True, True]])
+    with torch.no_grad():
+        want_resnet = resnet(image)
+        want_bert = bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        got_resnet = resnet.to(device)(image.to(device)).to("cpu")
+        # BERT checks mask.all() on the device first: a boolean reduce torch_xla wraps in a select
+        got_bert = bert.to(device)(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state.to("cpu")
+    alls = [bool(torch.all(flags.to(device)[i]).to("cpu")) for i in range(2)]
+    print(json.dumps({"resnet": (got_resnet - want_resnet).abs().max().item(),
+                      "resnet_scale": want_resnet.abs().max().item(),
+                      "bert": (got_bert - want_bert).abs().max().item(), "alls": alls}))
+"""
+
+
+@pytest.mark.parametrize("target, bert_tolerance", [("cpu", 1e-5), ("n150", 2e-2)])
+def test_resnet18_and_bert_on_the_TT_device_match_cpu(target, bert_tolerance):
+    """float32 models: the cpu target computes as PyTorch does; n150's
+    emulated numerics (its approximations of exp, erf, reciprocals) stay
+    within about 1% on BERT's unit-scale hidden states."""
+    out = run_script(MODELS, env={"TTPACK_TARGET": target})
+    assert out["resnet"] < 1e-5 * max(1.0, out["resnet_scale"])
+    assert out["bert"] < bert_tolerance
+    assert out["alls"] == [False, True]

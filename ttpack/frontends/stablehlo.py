@@ -445,6 +445,23 @@ _REDUCERS = {
 _COMBINE = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply"}
 
 
+def _is_bool_constant(value, truth: bool) -> bool:
+    owner = value.owner
+    return (getattr(owner, "name", None) == "stablehlo.constant"
+            and str(owner.attributes["value"]).startswith(f"dense<{'true' if truth else 'false'}>"))
+
+
+def _without_bool_identity_select(operations: list) -> list:
+    """A reducer body [op, select(op, true, false), return] is [op, return]:
+    torch_xla wraps boolean and/or reductions (all(), any()) in that select."""
+    if len(operations) == 3 and operations[1].operation.name == "stablehlo.select":
+        pred, on_true, on_false = operations[1].operands
+        if (pred == operations[0].result and _is_bool_constant(on_true, True)
+                and _is_bool_constant(on_false, False)):
+            return [operations[0], operations[2]]
+    return operations
+
+
 @lowering("stablehlo.reduce")
 def _reduce(lo, mop, xs):
     if len(xs) == 4:
@@ -453,11 +470,12 @@ def _reduce(lo, mop, xs):
         raise Unsupported(f"reduce over {len(xs) // 2} operands together is not supported")
     x, init = xs
     body = mop.regions[0].blocks[0]
-    body_ops = [o.operation.name for o in body.operations]
+    operations = _without_bool_identity_select(list(body.operations))
+    body_ops = [o.operation.name for o in operations]
     args = list(body.arguments)
     if len(body_ops) != 2 or body_ops[0] not in _REDUCERS:
         raise Unsupported(f"reduce with body {body_ops[:-1]} is not supported (only add, max, min, multiply, and, or)")
-    body_op = list(body.operations)[0]
+    body_op = operations[0]
     if set(body_op.operands) != set(args):
         raise Unsupported("reduce body must combine its two arguments")
     kind, identities = _REDUCERS[body_ops[0]]
