@@ -1101,7 +1101,10 @@ static PJRT_Error* Execute(void* a) {
               element_count(outv[i]->dims, outv[i]->rank));
     }
   }
-  if (args->device_complete_events) args->device_complete_events[0] = &g_done_event;
+  /* never past the caller's struct_size (older callers pass shorter structs) */
+  if (args->struct_size >= PJRT_STRUCT_SIZE(PJRT_LoadedExecutable_Execute_Args, device_complete_events) &&
+      args->device_complete_events)
+    args->device_complete_events[0] = &g_done_event;
 done:
   if (err) {
     for (size_t i = 0; i < made; i++) {

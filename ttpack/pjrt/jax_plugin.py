@@ -18,13 +18,14 @@ def _allow_persistent_cache() -> None:
     JAX's check to tt and leaves it unchanged for every other platform."""
     from jax._src import compilation_cache
 
-    original = compilation_cache.is_cache_used
-    if getattr(original, "_ttpack", False):
-        return
+    original = getattr(compilation_cache, "is_cache_used", None)
+    enabled = getattr(compilation_cache, "_is_cache_enabled", None)
+    if original is None or enabled is None or getattr(original, "_ttpack", False):
+        return  # another JAX: its own rules apply
 
     def is_cache_used(backend) -> bool:
         if getattr(backend, "platform", None) == "tt":
-            return compilation_cache._is_cache_enabled()
+            return enabled()
         return original(backend)
 
     is_cache_used._ttpack = True
