@@ -20,6 +20,7 @@ def run_script(code: str, env: dict | None = None, timeout: float = 600) -> dict
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           env=full_env, timeout=timeout)
     assert proc.returncode == 0, f"rc {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    for crash in ("Segmentation fault", "terminate called", "Fatal Python error", "Aborted"):
+    for crash in ("Segmentation fault", "terminate called", "Fatal Python error", "Aborted", "ERROR: AddressSanitizer",
+                  "runtime error:"):
         assert crash not in proc.stderr, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])

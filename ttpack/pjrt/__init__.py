@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import os
 import threading
 from pathlib import Path
 
@@ -32,7 +33,11 @@ _COMPILER_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_vo
 
 
 def library_path() -> str:
-    """The plugin library's path (what frameworks dlopen)."""
+    """The plugin library's path (what frameworks dlopen); TTPACK_PJRT_LIBRARY
+    overrides it (e.g. with a sanitizer build)."""
+    override = os.environ.get("TTPACK_PJRT_LIBRARY")
+    if override:
+        return override
     # next to this file in an installed wheel; editable installs list the
     # build tree's copy on the package path too (as ttpack.runtime finds its library)
     for folder in [Path(__file__).parent, *map(Path, __path__)]:
