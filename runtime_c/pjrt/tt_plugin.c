@@ -387,6 +387,12 @@ static size_t pjrt_type_size(uint32_t t) {
   }
 }
 
+static const char* pjrt_type_name(uint32_t t) {
+  static const char* const names[] = {"invalid", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
+                                      "uint32", "uint64", "float16", "float32", "float64", "bfloat16"};
+  return t < sizeof names / sizeof names[0] ? names[t] : "an unsupported type";
+}
+
 /* The runtime's type for a buffer type, when they are the same bits. */
 static int ttp_type_of(uint32_t t) {
   switch (t) {
@@ -531,7 +537,7 @@ static PJRT_Error* Client_BufferFromHostBuffer(void* a) {
   size_t elem = pjrt_type_size(args->type);
   if (!elem || !program_type_for(args->type))
     return error_new(PJRT_Error_Code_UNIMPLEMENTED, "ttpack's tt device holds float32, bfloat16, float64, integer and "
-                     "bool arrays, not PJRT element type %u", args->type);
+                     "bool arrays, not %s (PJRT element type %u)", pjrt_type_name(args->type), args->type);
   if (args->num_dims > TT_MAX_RANK)
     return error_new(PJRT_Error_Code_UNIMPLEMENTED, "arrays of rank %zu (at most %d)", args->num_dims, TT_MAX_RANK);
   for (size_t d = 0; d < args->num_dims; d++)
@@ -1014,9 +1020,9 @@ static PJRT_Error* check_argument(const tt_executable* e, size_t i, const PJRT_B
   bool same = b->rank == info->rank && b->type == e->compiled.parameter_types[i];
   for (size_t d = 0; same && d < b->rank; d++) same = b->dims[d] == info->dims[d];
   if (!same)
-    return error_new(PJRT_Error_Code_INVALID_ARGUMENT, "argument %zu ('%s') is a rank-%zu array of PJRT type %u; the "
-                     "program was compiled for rank %u of type %u", i, info->name ? info->name : "?", b->rank, b->type,
-                     info->rank, e->compiled.parameter_types[i]);
+    return error_new(PJRT_Error_Code_INVALID_ARGUMENT, "argument %zu ('%s') is a rank-%zu %s array; the program was "
+                     "compiled for a rank-%u %s array", i, info->name ? info->name : "?", b->rank, pjrt_type_name(b->type),
+                     info->rank, pjrt_type_name(e->compiled.parameter_types[i]));
   return NULL;
 }
 

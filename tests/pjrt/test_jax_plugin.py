@@ -114,6 +114,14 @@ def test_compile_options_reach_ttpacks_compiler(tt, rng):
     np.testing.assert_array_equal(np.asarray(jit_lofi(*args)), lofi.astype(jnp.bfloat16))
 
 
+def test_compiled_text_is_the_program_ttpack_compiled(tt):
+    """Executable_OptimizedProgram hands JAX the StableHLO ttpack compiled
+    (two calls: the size, then the bytes); JAX prints it as HLO."""
+    compiled = jax.jit(lambda a: jnp.sin(a) + 1).lower(jax.device_put(np.ones(3, np.float32), tt)).compile()
+    text = compiled.as_text()
+    assert "sine" in text and "f32[3]" in text
+
+
 def _error_of(fn, *args, **compile_kw) -> str:
     with pytest.raises(Exception) as info:
         jax.jit(fn).lower(*args).compile(**compile_kw)

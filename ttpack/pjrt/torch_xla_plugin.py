@@ -13,7 +13,7 @@ import os
 
 from torch_xla.experimental import plugins
 
-from . import custom_compile_options, library_path, load, set_custom_compile_options
+from . import library_path, load, set_custom_compile_options
 
 
 def _provide_set_custom_compile_options() -> None:
@@ -45,5 +45,3 @@ class TtPlugin(plugins.DevicePlugin):
     def client_create_options(self) -> dict:
         return {"ttpack_client": "torch_xla"}
 
-
-__all__ = ["TtPlugin", "custom_compile_options"]
