@@ -91,7 +91,13 @@ OPTIONS = """
         message = None
     except RuntimeError as e:
         message = str(e)
-    print(json.dumps({"default": default, "lofi": lofi, "message": message}))
+    torch_xla.set_custom_compile_options({})
+    try:
+        torch.randn(3, device=device).to("cpu")  # jax.random-style uint64 counters: unsupported
+        unsupported = None
+    except RuntimeError as e:
+        unsupported = str(e)
+    print(json.dumps({"default": default, "lofi": lofi, "message": message, "unsupported": unsupported}))
 """
 
 
@@ -106,6 +112,23 @@ def test_set_custom_compile_options_reach_ttpacks_compiler():
     with pytest.raises(BuildError) as build_error:
         resolve({"no_such_option": "true"}, get_target("n150"))
     assert out["message"] is not None and str(build_error.value) in out["message"]
+    assert "unsupported operation(s) (stablehlo.convert)" in out["unsupported"]
+    assert "XLA_IR_DEBUG=1 XLA_HLO_DEBUG=1" in out["unsupported"]  # how to get Python locations
+
+
+def test_unsupported_ops_name_the_python_line_with_torch_xla_debug_info():
+    out = run_script("""
+        import json
+        import torch
+        import torch_xla.core.xla_model as xm
+        import torch_xla.runtime as xr
+        xr.set_device_type("TT")
+        try:
+            torch.randn(3, device=xm.xla_device()).to("cpu")
+        except RuntimeError as e:
+            print(json.dumps({"message": str(e)}))
+    """, env={"XLA_IR_DEBUG": "1", "XLA_HLO_DEBUG": "1"})
+    assert "stablehlo.convert at <string>:8:0 (aten__normal)" in out["message"]
 
 
 def test_other_devices_are_unaffected_by_the_plugin():

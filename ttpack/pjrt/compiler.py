@@ -24,6 +24,9 @@ from ..errors import BuildError, BuildWarning
 PJRT_TYPES = {"i1": 1, "i8": 2, "i16": 3, "i32": 4, "i64": 5, "ui8": 6, "ui16": 7, "ui32": 8, "ui64": 9,
               "f16": 10, "f32": 11, "f64": 12, "bf16": 13}
 DEFAULT_TARGET = "n150"
+# torch_xla names ops by their HLO names ("convert.16") unless asked to record Python frames
+TORCH_XLA_LOCATIONS_HINT = ("(torch_xla names the ops by their HLO names; run with XLA_IR_DEBUG=1 XLA_HLO_DEBUG=1 "
+                            "to see each one's Python file, line and aten op)")
 # PJRT error codes the callback reports
 INVALID_ARGUMENT, INTERNAL = 3, 13
 
@@ -161,8 +164,13 @@ def compile_program(tag: str, fmt: str, code: bytes, options_proto: bytes) -> tu
     with context:
         module = _module(fmt, code, context)
         parameter_types, result_types = _signature(module)
-        program = stablehlo.import_module(module, "main", [f"input_{i}" for i in range(len(parameter_types))],
-                                          [f"output_{i}" for i in range(len(result_types))], {})
+        try:
+            program = stablehlo.import_module(module, "main", [f"input_{i}" for i in range(len(parameter_types))],
+                                              [f"output_{i}" for i in range(len(result_types))], {})
+        except stablehlo.UnsupportedOpsError as e:
+            if tag == "torch_xla" and os.environ.get("XLA_HLO_DEBUG") != "1":
+                raise BuildError(f"{e}\n{TORCH_XLA_LOCATIONS_HINT}") from None
+            raise
         text = str(module)
     for warning in program.facts.get("warnings", []):
         warnings.warn(warning, BuildWarning, stacklevel=2)
