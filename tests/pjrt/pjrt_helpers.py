@@ -12,7 +12,8 @@ import textwrap
 
 
 def run_script(code: str, env: dict | None = None, timeout: float = 600) -> dict:
-    """Runs `code`, which prints one JSON object as its last line; returns it.
+    """Runs `code`, which prints one JSON object as its last line; returns it
+    (with the process's stderr under "_stderr").
     Asserts a clean exit: rc 0 and no crash or abort message at shutdown."""
     full_env = dict(os.environ)
     full_env.pop("TTPACK_TARGET", None)
@@ -23,4 +24,6 @@ def run_script(code: str, env: dict | None = None, timeout: float = 600) -> dict
     for crash in ("Segmentation fault", "terminate called", "Fatal Python error", "Aborted", "ERROR: AddressSanitizer",
                   "runtime error:"):
         assert crash not in proc.stderr, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["_stderr"] = proc.stderr
+    return result

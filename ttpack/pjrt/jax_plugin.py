@@ -32,12 +32,26 @@ def _allow_persistent_cache() -> None:
     compilation_cache.is_cache_used = is_cache_used  # compiler.py looks it up on the module at each compile
 
 
+class _QuietExperimentalNotice:
+    """JAX initializes every registered backend at its first use of any, and
+    warns then that a plugin platform is "experimental": with ttpack
+    installed, every JAX program (`ttpack build` included) would print that
+    about tt, whether it uses tt or not. This drops that one notice for tt;
+    the device kind says what tt is ("n150 (emulated by ttpack on CPU)")."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("Platform 'tt' is experimental")
+
+
 def initialize() -> None:
+    import logging
+
     from jax._src import xla_bridge
 
     from . import library_path, load
 
     load()
+    logging.getLogger(xla_bridge.__name__).addFilter(_QuietExperimentalNotice())
     xla_bridge.register_plugin("tt", priority=PRIORITY, library_path=library_path(),
                                options={"ttpack_client": "jax"})
     _allow_persistent_cache()
