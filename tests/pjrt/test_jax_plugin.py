@@ -92,6 +92,26 @@ def test_integer_bool_and_multiple_outputs(tt):
     assert int(argmax) == 1
 
 
+def test_calls_from_several_threads_get_their_own_results(tt):
+    import threading
+
+    f = jax.jit(lambda a, s: jnp.tanh(a * s))
+    wrong = []
+
+    def worker(k):
+        x = jax.device_put(np.full((32, 32), k / 10, np.float32), tt)
+        for _ in range(50):
+            if not np.allclose(np.asarray(f(x, np.float32(2))), np.tanh(k / 5), rtol=1e-6):
+                wrong.append(k)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+
+
 def _bf16_matmul(tt, rng):
     a = jax.device_put(rng.standard_normal((16, 64)).astype(jnp.bfloat16), tt)
     b = jax.device_put(rng.standard_normal((64, 16)).astype(jnp.bfloat16), tt)
