@@ -57,10 +57,12 @@ def test_device_kind_follows_TTPACK_TARGET():
 @pytest.mark.parametrize("array", [
     np.arange(12, dtype=np.float32).reshape(3, 4),
     np.arange(12, dtype=np.float32).reshape(3, 4).T,  # strided on the host
+    np.arange(12, dtype=np.float32).reshape(3, 4)[::-1, ::-2],  # negative strides
+    np.broadcast_to(np.arange(4, dtype=np.float32), (3, 4)),  # a zero stride
     np.arange(-3, 3, dtype=np.int32),
     np.array([True, False, True]),
     np.float32(2.5),
-], ids=["f32", "transposed", "int32", "bool", "scalar"])
+], ids=["f32", "transposed", "reversed", "broadcast", "int32", "bool", "scalar"])
 def test_device_put_round_trips_exactly(tt, array):
     on_tt = jax.device_put(array, tt)
     assert on_tt.devices() == {tt}
