@@ -145,6 +145,27 @@ def test_compiled_text_is_the_program_ttpack_compiled(tt):
     assert "sine" in text and "f32[3]" in text
 
 
+def _archive_metadata(compiled) -> dict:
+    from ttpack.archive.reader import read_archive
+
+    executable = compiled.runtime_executable()
+    return read_archive(_archive_in(executable.client.serialize_executable(executable))).metadata
+
+
+def test_optimization_level_and_target_reach_the_archive(tt):
+    """JAX moves optimization_level out of the overrides into the build
+    options; the plugin reads it there (as TT-XLA does)."""
+    x = jax.device_put(np.ones((64, 64), np.float32), tt)
+    lowered = jax.jit(lambda a: jnp.tanh(a @ a)).lower(x)
+    default = _archive_metadata(lowered.compile())
+    assert default["target"] == "n150" and default["compile_options"]["optimization_level"] == 0
+    level2 = _archive_metadata(lowered.compile(compiler_options={"optimization_level": 2, "target": "p150"}))
+    assert level2["target"] == "p150"
+    assert level2["compile_options"]["optimization_level"] == 2
+    assert level2["compile_options"]["l1_activations"] == "sharded"
+    assert "optimization_level=7 is not valid" in _error_of(lambda a: a + 1, x, compiler_options={"optimization_level": 7})
+
+
 def _error_of(fn, *args, **compile_kw) -> str:
     with pytest.raises(Exception) as info:
         jax.jit(fn).lower(*args).compile(**compile_kw)

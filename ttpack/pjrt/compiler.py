@@ -82,13 +82,20 @@ def _override_value(data: bytes):
 
 
 def compile_options_overrides(proto: bytes) -> dict:
-    """The env_option_overrides (field 7) of a serialized CompileOptionsProto:
-    where `jax.jit(f, compiler_options={...})` puts its keys."""
+    """The ttpack options in a serialized CompileOptionsProto. JAX puts the
+    keys of `jax.jit(f, compiler_options={...})` in env_option_overrides
+    (field 7), except `optimization_level`, which it moves to the
+    ExecutableBuildOptionsProto (field 3) as its field 24 (0, the default,
+    is not serialized). TT-XLA reads the level there too."""
     options = {}
     for number, wire, value in _fields(proto):
         if number == 7 and wire == 2:
             entry = {n: v for n, _, v in _fields(value)}
             options[entry.get(1, b"").decode()] = _override_value(entry.get(2, b""))
+        elif number == 3 and wire == 2:
+            for build_number, build_wire, build_value in _fields(value):
+                if build_number == 24 and build_wire == 0 and build_value:
+                    options["optimization_level"] = build_value
     return options
 
 
