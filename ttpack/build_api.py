@@ -74,16 +74,31 @@ def _verify(data: bytes, spec: "BuildSpec", target, say) -> dict | None:
     return report
 
 
-def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
-          name="main", progress: Callable[[str], None] | None = None, verify: bool = True,
-          keep_failed: bool = False, emit_ir: str | Path | None = None) -> Path:
-    """See ttpack.build. verify=True runs the archive on the cpu device
-    (emulating a chip's numerics) on concrete example inputs, compares it with
-    the framework and stores the accuracy in the metadata; a mismatch raises
-    VerifyError and writes nothing at `output` (with keep_failed, the archive
-    is kept beside it as NAME.unverified.ttpack, to inspect). emit_ir
-    names a folder that also receives the StableHLO text, the compiled
-    TTNN-level program as text (every tensor's storage) and the archive."""
+@dataclass
+class CompiledArchive:
+    """An archive built in memory, with the texts `--emit-ir` writes."""
+    data: bytes
+    program: Any           # the compiled ttpack IR program (compiler.ir.Program)
+    stablehlo_text: str
+    info: dict             # the archive's metadata
+    lower_seconds: float = 0.0
+    compile_seconds: float = 0.0
+
+
+class UnverifiedArchive(Exception):
+    """compile_archive's verification failed: `error` says how, `data` is
+    the archive that failed (build keeps it with keep_failed)."""
+
+    def __init__(self, error, data: bytes):
+        super().__init__(str(error))
+        self.error, self.data = error, data
+
+
+def compile_archive(fn_or_module, example_inputs, *, params=None, options=None, target="cpu", name="main",
+                    progress: Callable[[str], None] | None = None, verify: bool = True) -> CompiledArchive:
+    """What `build` does short of writing files: frontend, compiler passes,
+    the archive's bytes and, with verify, its check against the framework
+    (a mismatch raises UnverifiedArchive)."""
     say = progress or (lambda msg: None)
     try:
         chip = get_target(target)
@@ -91,7 +106,7 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         raise BuildError(str(e)) from None
     opts, given = resolve_options(options, chip)
     framework = _framework(fn_or_module)
-    from .archive.writer import archive_bytes, write_atomic
+    from .archive.writer import archive_bytes
 
     t0 = time.perf_counter()
     if framework == "torch":
@@ -114,7 +129,7 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         program, source, stablehlo_text = lower_jax(fn_or_module, list(example_inputs), params, name=name)
     for warning in program.facts.get("warnings", []):
         say(f"warning: {warning}")
-        warnings.warn(warning, BuildWarning, stacklevel=3)
+        warnings.warn(warning, BuildWarning, stacklevel=4)
     lowered_counts = program.op_counts()
     t1 = time.perf_counter()
     say(f"compiling {sum(lowered_counts.values())} ops")
@@ -138,19 +153,43 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         try:
             report = _verify(data, BuildSpec(fn_or_module, example_inputs, params), chip, say)
         except VerifyError as e:
-            kept = ""
-            if keep_failed:
-                side = write_atomic(Path(output).with_name(Path(output).stem + ".unverified.ttpack"), data)
-                kept = f"; the archive is kept for inspection as {side}"
-            raise VerifyError(f"the archive does not match {e.framework} on the example inputs: {e}. Nothing was "
-                              f"written to {output}{kept}", e.framework) from None
+            raise UnverifiedArchive(e, data) from None
         if report is not None:
             info["accuracy"] = report
             data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
-    path = write_atomic(output, data)
+    return CompiledArchive(data, program, stablehlo_text, info, t1 - t0, t2 - t1)
+
+
+def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
+          name="main", progress: Callable[[str], None] | None = None, verify: bool = True,
+          keep_failed: bool = False, emit_ir: str | Path | None = None) -> Path:
+    """See ttpack.build. verify=True runs the archive on the cpu device
+    (emulating a chip's numerics) on concrete example inputs, compares it with
+    the framework and stores the accuracy in the metadata; a mismatch raises
+    VerifyError and writes nothing at `output` (with keep_failed, the archive
+    is kept beside it as NAME.unverified.ttpack, to inspect). emit_ir
+    names a folder that also receives the StableHLO text, the compiled
+    TTNN-level program as text (every tensor's storage) and the archive."""
+    from .archive.writer import write_atomic
+    from .verify import VerifyError
+
+    say = progress or (lambda msg: None)
+    t0 = time.perf_counter()
+    try:
+        built = compile_archive(fn_or_module, example_inputs, params=params, options=options, target=target,
+                                name=name, progress=progress, verify=verify)
+    except UnverifiedArchive as failed:
+        e = failed.error
+        kept = ""
+        if keep_failed:
+            side = write_atomic(Path(output).with_name(Path(output).stem + ".unverified.ttpack"), failed.data)
+            kept = f"; the archive is kept for inspection as {side}"
+        raise VerifyError(f"the archive does not match {e.framework} on the example inputs: {e}. Nothing was "
+                          f"written to {output}{kept}", e.framework) from None
+    path = write_atomic(output, built.data)
     if emit_ir is not None:
-        written = write_ir(emit_ir, name, stablehlo_text, program, data)
+        written = write_ir(emit_ir, name, built.stablehlo_text, built.program, built.data)
         say(f"wrote the IR to {', '.join(str(p) for p in written)}")
-    say(f"wrote {path} ({len(data):,} bytes) in {time.perf_counter() - t0:.2f}s "
-        f"(lower {t1 - t0:.2f}s, compile {t2 - t1:.2f}s)")
+    say(f"wrote {path} ({len(built.data):,} bytes) in {time.perf_counter() - t0:.2f}s "
+        f"(lower {built.lower_seconds:.2f}s, compile {built.compile_seconds:.2f}s)")
     return path
