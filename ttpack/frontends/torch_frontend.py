@@ -268,6 +268,24 @@ def _unfold(x, dim, size, step):
     return torch.stack(windows, dim).movedim(dim + 1, -1)
 
 
+def _reduce_all_dims(op):
+    """aten.sum/amax/amin over every dim (dim None or []): torch_xla's
+    exporter reads an empty dim list as "reduce none" and returns the input
+    unreduced, so every dim is named. Other reductions are left alone."""
+    def reduce(x, dim=None, keepdim=False, *rest, **kwargs):
+        if (dim is not None and len(dim) > 0) or x.dim() == 0:
+            return NotImplemented
+        return op(x, list(range(x.dim())), keepdim, *rest, **kwargs)
+
+    return reduce
+
+
+def _sum_all(x, *, dtype=None):
+    import torch
+
+    return torch.ops.aten.sum.dim_IntList(x, list(range(x.dim())), False, dtype=dtype) if x.dim() else NotImplemented
+
+
 def _interpolation(n_in: int, n_out: int, mode: str, align_corners, scale, dtype):
     """The [n_out, n_in] matrix of 1-D nearest or linear interpolation, with
     PyTorch's source-index rules (area_pixel_compute_source_index, nearest_idx),
@@ -374,7 +392,11 @@ def _decompositions() -> dict:
                    (aten._upsample_nearest_exact2d.vec, _upsample("nearest-exact", True)),
                    (aten.upsample_bilinear2d.default, _upsample("bilinear", False)),
                    (aten.upsample_bilinear2d.vec, _upsample("bilinear", True)),
-                   (aten.unfold_copy.default, _unfold)]:
+                   (aten.unfold_copy.default, _unfold),
+                   (aten.sum.default, _sum_all),
+                   (aten.sum.dim_IntList, _reduce_all_dims(aten.sum.dim_IntList)),
+                   (aten.amax.default, _reduce_all_dims(aten.amax.default)),
+                   (aten.amin.default, _reduce_all_dims(aten.amin.default))]:
         table[op] = fn
     return table
 
