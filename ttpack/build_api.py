@@ -14,7 +14,7 @@ from .frontends import is_torch_module
 from .compiler import passes
 from .compiler.options import resolve as resolve_options
 from .compiler.pipeline import pipeline_for
-from .targets import TargetError, get_target
+from .targets import TargetError, device_target, get_target
 
 
 @dataclass
@@ -44,14 +44,44 @@ def _framework(obj) -> str:
 
 
 def write_ir(folder, name: str, stablehlo_text: str, program, archive: bytes) -> list[Path]:
-    """{name}.stablehlo.mlir, {name}.ttnn.txt and {name}.ttpack in folder."""
+    """{name}.stablehlo.mlir, {name}.ttnn.txt and {name}.ttpack in folder
+    (created if missing). Each file is written whole or not at all; if one
+    cannot be written, the ones this call wrote are removed again."""
     from .archive.writer import write_atomic
 
     folder = Path(folder)
     files = [(folder / f"{name}.stablehlo.mlir", stablehlo_text.encode()),
              (folder / f"{name}.ttnn.txt", (str(program) + "\n").encode()),
              (folder / f"{name}.ttpack", archive)]
-    return [write_atomic(path, content) for path, content in files]
+    written = []
+    try:
+        for path, content in files:
+            written.append(write_atomic(path, content))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def serialize_artifacts(fn_or_module, example_inputs, output_prefix, *, params=None, options=None,
+                        target: str | None = None) -> list[Path]:
+    """serialize_compiled_artifacts_to_disk (ttpack.jax, ttpack.torch):
+    compiles for `target` (default: $TTPACK_TARGET, else n150), verifies
+    the archive against the framework on the example inputs, then writes
+    {prefix}.stablehlo.mlir, {prefix}.ttnn.txt and {prefix}.ttpack (the
+    files `ttpack build --emit-ir` writes). Nothing is written if any step
+    fails."""
+    prefix = Path(output_prefix)
+    if not prefix.name or prefix.name in (".", ".."):
+        raise BuildError(f"output_prefix {str(output_prefix)!r} names no file: give a path and a file name "
+                         f"prefix, e.g. 'output/model' (writes output/model.ttpack and its IR)")
+    try:
+        built = compile_archive(fn_or_module, example_inputs, params=params, options=options,
+                                target=device_target(target))
+    except UnverifiedArchive as failed:
+        raise failed.error from None
+    return write_ir(prefix.parent, prefix.name, built.stablehlo_text, built.program, built.data)
 
 
 def _verify(data: bytes, spec: "BuildSpec", target, say) -> dict | None:
