@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ def serialize_artifacts(fn_or_module, example_inputs, output_prefix, *, params=N
     files `ttpack build --emit-ir` writes). Nothing is written if any step
     fails."""
     prefix = Path(output_prefix)
-    if not prefix.name or prefix.name in (".", ".."):
+    if not prefix.name or prefix.name in (".", "..") or str(output_prefix).endswith(("/", os.sep)):
         raise BuildError(f"output_prefix {str(output_prefix)!r} names no file: give a path and a file name "
                          f"prefix, e.g. 'output/model' (writes output/model.ttpack and its IR)")
     try:
