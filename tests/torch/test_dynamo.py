@@ -277,3 +277,25 @@ def test_small_bert_through_the_backend():
         got = compiled(input_ids=ids, attention_mask=mask)
     torch.testing.assert_close(got.last_hidden_state, want.last_hidden_state, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(got.pooler_output, want.pooler_output, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layer", [torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(3)])
+def test_training_mode_says_call_eval(layer):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), layer).train()
+    with pytest.raises(Exception, match=r"(?s)runs ops in training mode:.*call model.eval\(\)"):
+        torch.compile(model, backend="tt")(torch.randn(5, 4))
+    torch._dynamo.reset()
+    model.eval()
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(model, backend="tt", options={"target": "cpu"})(x), model(x),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_writing_into_an_input_is_refused():
+    def f(x):
+        x.add_(1)  # the caller's tensor would change in eager mode; an archive cannot do that
+        return x * 2
+
+    with pytest.raises(Exception, match="writes in place to input"):
+        torch.compile(f, backend="tt")(torch.zeros(3))

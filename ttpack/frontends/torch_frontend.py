@@ -401,6 +401,19 @@ def _decompositions() -> dict:
     return table
 
 
+def _refuse_mutations(exported, what: str) -> None:
+    """An archive's inputs and weights are read-only: a forward() that writes
+    into them (x.add_(1), a counter buffer, batch norm's running statistics)
+    would lose those writes, so it is refused rather than built."""
+    signature = exported.graph_signature
+    written = [f"input '{name}'" for name in signature.user_inputs_to_mutate.values()]
+    written += [f"buffer '{name.removeprefix('inner.')}'" for name in signature.buffers_to_mutate.values()]
+    if written:
+        raise BuildError(f"{what}.forward() writes in place to {', '.join(written)}; an archive cannot update its "
+                         f"inputs or weights: return the new values instead (for batch norm's running statistics: "
+                         f"call model.eval())")
+
+
 def _eager_output_shapes(program: ir.Program, eager_shapes: list[tuple[int, ...]]) -> ir.Program:
     """Outputs shaped as the module's eager outputs. torch_xla's StableHLO
     can disagree with them (nn.LSTM's h_n and c_n come out as [layers, 1,
@@ -461,6 +474,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
             exported = torch.export.export(wrapper, tuple(tensors))
         with _stage(f"decomposing {what}'s exported program"):
             exported = _views_as_reshapes(exported).run_decompositions(_decompositions())
+    _refuse_mutations(exported, what)
     # torch_xla would convert the weights to numpy itself, which fails on
     # bfloat16: take them from the exported program instead. With node
     # metadata, every StableHLO op's location names the user's line and module.

@@ -28,6 +28,7 @@ the Python code eagerly.
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from ..build_api import UnverifiedArchive, compile_archive
 from ..compiler.options import resolve as resolve_options
 from ..errors import BuildError
 from ..frontends import torch_to_numpy
+from ..frontends.torch_locations import node_location
 from ..targets import TargetError, device_target, get_target
 
 TRAINING_MESSAGE = ("backward() through a graph compiled by torch.compile(backend='tt'): ttpack compiles for "
@@ -224,6 +226,25 @@ class CompiledGraph:
         return results
 
 
+def _refuse_training_mode(graph_module) -> None:
+    """Ops called with training=True (dropout, batch norm on batch
+    statistics): the model is in training mode, which backend 'tt' does not
+    compile (it is inference only), so say that rather than fail on the ops."""
+    found = []
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function":
+            continue
+        try:
+            bound = inspect.signature(node.target).bind(*node.args, **node.kwargs)
+        except (TypeError, ValueError):  # builtins without a Python signature take no `training`
+            continue
+        if bound.arguments.get("training") is True:
+            found.append(f"  {getattr(node.target, '__name__', node.target)} at {node_location(node)}")
+    if found:
+        raise BuildError("the graph runs ops in training mode:\n" + "\n".join(found) + "\nbackend 'tt' compiles "
+                         "for inference: call model.eval() before running the compiled model")
+
+
 def _check_options(options: dict, target: str) -> None:
     """Unknown options and targets fail when torch.compile is first called, as `ttpack build -O` fails."""
     try:
@@ -243,6 +264,7 @@ def tt_backend(graph_module, example_inputs, options: dict | None = None, mode: 
     options = dict(options or {})
     target = device_target(options.pop("target", None))
     _check_options(options, target)
+    _refuse_training_mode(graph_module)
     compiled = CompiledGraph(graph_module, example_inputs, options, target)
     example = [_example_value(x) for x in example_inputs]
     if all(x is not None for x in example):
