@@ -248,7 +248,7 @@ def test_integer_and_bool_outputs_keep_eager_dtypes():
         torch.testing.assert_close(g, w)
 
 
-def test_resnet18_through_the_backend():
+def test_resnet18_through_the_backend(builds):
     import torchvision
 
     torch.manual_seed(0)
@@ -258,10 +258,11 @@ def test_resnet18_through_the_backend():
         want = model(x)
         model.compile(backend="tt")
         got = model(x)
+    assert builds == ["n150"]
     _close_bf16(got, want)
 
 
-def test_small_bert_through_the_backend():
+def test_small_bert_through_the_backend(builds):
     import transformers
 
     torch.manual_seed(0)
@@ -277,6 +278,7 @@ def test_small_bert_through_the_backend():
         got = compiled(input_ids=ids, attention_mask=mask)
     torch.testing.assert_close(got.last_hidden_state, want.last_hidden_state, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(got.pooler_output, want.pooler_output, rtol=1e-4, atol=1e-4)
+    assert builds and set(builds) == {"cpu"}
 
 
 @pytest.mark.parametrize("layer", [torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(3)])
@@ -299,3 +301,53 @@ def test_writing_into_an_input_is_refused():
 
     with pytest.raises(Exception, match="writes in place to input"):
         torch.compile(f, backend="tt")(torch.zeros(3))
+
+
+# The tutorial's order: compile, then move model and input to torch_xla's
+# device. Run in a fresh process, so that no torch_xla runtime state leaks
+# into the other tests. torch_xla's own CPU device stands in for the TT
+# device of ttpack's plugin: tensors on it reach the backend as XLA tensors.
+_XLA_DEVICE_SCRIPT = r"""
+import sys
+import torch, torch_xla
+import torch_xla.core.xla_model as xm
+import torch_xla.runtime as xr
+from ttpack.torch import dynamo
+
+builds = []
+real = dynamo.compile_archive
+dynamo.compile_archive = lambda *a, **k: builds.append(k["target"]) or real(*a, **k)
+
+xr.set_device_type(sys.argv[1])
+device = xm.xla_device()
+torch.manual_seed(0)
+class Model(torch.nn.Module):  # a class of the user's: model.compile() does not trace torch.nn's own forwards
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(144, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+model = Model()
+input = torch.randn(2, 3, 8, 8)
+want = model.eval()(input)
+model = model.eval()
+model.compile(backend="tt", options={"target": "cpu"})
+input = input.to(device); model = model.to(device)
+output = model(input)
+assert output.device.type == "xla", output.device
+output = output.to("cpu")
+torch.testing.assert_close(output, want, rtol=1e-5, atol=1e-5)
+print("builds", builds)
+"""
+
+
+def test_tensors_on_a_torch_xla_device_run_on_the_host_and_come_back():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _XLA_DEVICE_SCRIPT, "CPU"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "builds ['cpu']" in proc.stdout
