@@ -351,3 +351,17 @@ def test_tensors_on_a_torch_xla_device_run_on_the_host_and_come_back():
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "builds ['cpu']" in proc.stdout
+
+
+def test_weights_the_graph_holds_itself_are_watched_too(builds, monkeypatch):
+    # TT-XLA's torch plugin turns inlining off: parameters are then attributes of the graph, not its inputs
+    monkeypatch.setattr(torch._dynamo.config, "inline_inbuilt_nn_modules", False)
+    model = ConvNet().eval()
+    compiled = torch.compile(model, backend="tt", options={"target": "cpu"})
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+        model.fc.bias.add_(1.0)
+        with pytest.warns(UserWarning, match="weights changed"):
+            torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+    assert len(builds) == 2

@@ -28,6 +28,7 @@ the Python code eagerly.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 import warnings
@@ -102,9 +103,9 @@ class DynamoGraph(torch.nn.Module):
             return torch.fx.Interpreter(self.graph_module).run(*args)
 
 
-def _on_host(graph_module):
-    """The graph with its device literals (torch.ones(..., device=xla:0)) and
-    tensors on the CPU: ttpack exports and verifies graphs on the host."""
+def _device_literals_on_host(graph_module) -> None:
+    """Device arguments in the graph (torch.ones(..., device=xla:0)) become
+    the CPU: ttpack exports and verifies graphs on the host."""
     cpu = torch.device("cpu")
 
     def host(a):
@@ -113,7 +114,15 @@ def _on_host(graph_module):
     for node in graph_module.graph.nodes:
         node.args, node.kwargs = map_aggregate(node.args, host), map_aggregate(node.kwargs, host)
     graph_module.recompile()
-    return graph_module.to(cpu)
+
+
+def _on_host(graph_module):
+    """The graph module, or a copy of it on the host if it holds tensors on
+    another device (with dynamo's inline_inbuilt_nn_modules off it holds the
+    user's submodules, which must stay where the user put them)."""
+    if all(t.device.type == "cpu" for t in (*graph_module.parameters(), *graph_module.buffers())):
+        return graph_module
+    return copy.deepcopy(graph_module).to("cpu")
 
 
 def _as_torch(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -180,7 +189,11 @@ class CompiledGraph:
         self.slots = [_slot(node, x) for node, x in zip(placeholders, example_inputs)]
         (output,) = [n for n in graph_module.graph.nodes if n.op == "output"]
         self.output_dtypes = [leaf.meta["example_value"].dtype for leaf in output.args[0]]
-        self.graph_module = _on_host(graph_module)
+        _device_literals_on_host(graph_module)
+        self.graph_module = graph_module
+        # weights the graph holds itself rather than takes as inputs (dynamo's
+        # inline_inbuilt_nn_modules off, tensor constants)
+        self._held = [*graph_module.parameters(), *graph_module.buffers()]
         self.options, self.target = options, target
         self._executables: dict[tuple, _Executable] = {}
 
@@ -190,23 +203,26 @@ class CompiledGraph:
     def _weights(self, args) -> list[torch.Tensor]:
         return [a for s, a in zip(self.slots, args) if s.kind == "weight"]
 
+    def _weight_state(self, args) -> list[tuple[int, int]]:
+        return _weight_state(self._weights(args) + self._held)
+
     def _compile(self, args) -> _Executable:
         import ttpack.runtime as rt
 
         values = [int(a) if s.kind == "size" else a.detach().cpu() for s, a in zip(self.slots, args)]
-        module = DynamoGraph(self.graph_module, self.slots, values)
+        module = DynamoGraph(_on_host(self.graph_module), self.slots, values)
         inputs = [v for s, v in zip(self.slots, values) if s.kind == "input"]
         try:
             built = compile_archive(module, inputs, options=self.options, target=self.target)
         except UnverifiedArchive as failed:
             raise failed.error from None
-        return _Executable(rt.load(built.data), _weight_state(self._weights(args)))
+        return _Executable(rt.load(built.data), self._weight_state(args))
 
     def executable(self, args) -> _Executable:
         """The archive for these shapes and weights, compiled on first use."""
         key = self._key(args)
         found = self._executables.get(key)
-        if found is not None and found.weight_state != _weight_state(self._weights(args)):
+        if found is not None and found.weight_state != self._weight_state(args):
             warnings.warn("backend 'tt': the module's weights changed since this graph was compiled; compiling "
                           "it again with the new weights", stacklevel=3)
             found = None
