@@ -74,9 +74,9 @@ def _slot(node, example) -> _Slot:
 
 
 class DynamoGraph(torch.nn.Module):
-    """One graph dynamo captured, as a module for ttpack's frontend: the user inputs are its
-    inputs, the weights its buffers (so they become archive weights) and the
-    sizes constants (so the export is static)."""
+    """One graph dynamo captured, as a module for ttpack's frontend: the
+    user inputs are its inputs, the weights its buffers (so they become
+    archive weights) and the sizes constants (so the export is static)."""
 
     def __init__(self, graph_module, slots: list[_Slot], values: list):
         super().__init__()
