@@ -365,3 +365,22 @@ def test_weights_the_graph_holds_itself_are_watched_too(builds, monkeypatch):
         with pytest.warns(UserWarning, match="weights changed"):
             torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
     assert len(builds) == 2
+
+
+def test_set_custom_compile_options_reach_the_backend(monkeypatch, graphs):
+    """The tutorial sets options with torch_xla.set_custom_compile_options,
+    which ttpack's PJRT plugin keeps (ttpack.pjrt.custom_compile_options);
+    options= given to torch.compile win over them. The plugin's store is
+    stood in for here, so the test runs whether or not it is installed."""
+    import sys
+    import types
+
+    stored = {"experimental_weight_dtype": "bfp_bf8", "target": "p150"}
+    monkeypatch.setitem(sys.modules, "ttpack.pjrt", types.SimpleNamespace(custom_compile_options=lambda: stored))
+    model, x = _convnet(), torch.randn(1, 3, 8, 8)
+    torch.compile(model, backend=graphs, options={"math_fidelity": "hifi2"})(x)
+    (graph,) = graphs.kept
+    assert graph.target == "p150"
+    assert graph.options == {"experimental_weight_dtype": "bfp_bf8", "math_fidelity": "hifi2"}
+    (executable,) = graph._executables.values()
+    assert msgpack.unpackb(executable.program.metadata_bytes)["compile_options"]["weight_dtype"] == "bfloat8_b"

@@ -270,14 +270,26 @@ def _check_options(options: dict, target: str) -> None:
     resolve_options(options, chip)
 
 
+def _custom_compile_options() -> dict:
+    """What torch_xla.set_custom_compile_options set (TT-XLA's tutorial calls
+    it before model.compile(backend="tt")), kept by ttpack's PJRT plugin
+    where that is installed."""
+    try:
+        from ..pjrt import custom_compile_options
+    except ImportError:
+        return {}
+    return custom_compile_options()
+
+
 def tt_backend(graph_module, example_inputs, options: dict | None = None, mode: str | None = None):
     """The dynamo backend "tt" (registered by the torch_dynamo_backends entry
     point). options: ttpack's compile options (ttpack/compiler/options.py,
-    TT-XLA's names included) plus "target" (n150, n300, p150 or cpu)."""
+    TT-XLA's names included) plus "target" (n150, n300, p150 or cpu), over
+    those given to torch_xla.set_custom_compile_options."""
     if mode is not None:
         warnings.warn(f"backend 'tt' has one way of compiling; mode={mode!r} is ignored (compile options go in "
                       f"options=)", stacklevel=2)
-    options = dict(options or {})
+    options = {**_custom_compile_options(), **(options or {})}
     target = device_target(options.pop("target", None))
     _check_options(options, target)
     _refuse_training_mode(graph_module)
