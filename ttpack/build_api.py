@@ -105,6 +105,32 @@ def _verify(data: bytes, spec: "BuildSpec", target, say) -> dict | None:
     return report
 
 
+def resolve_target_and_options(target: str, options) -> tuple:
+    """The target and the compile options, checked with `ttpack build`'s errors:
+    (the Target, the typed CompileOptions, the options as given)."""
+    try:
+        chip = get_target(target)
+    except TargetError as e:
+        raise BuildError(str(e)) from None
+    opts, given = resolve_options(options, chip)
+    return chip, opts, given
+
+
+def archive_info(source: dict, target: str, chip, opts, given: dict, lowered_counts: dict) -> dict:
+    """The archive's metadata about how it was built; lowered_counts maps
+    each program's name to its op counts before the pipeline."""
+    return {
+        "producer": "ttpack",
+        "producer_version": __version__,
+        "source": source,
+        "target": target,
+        "target_descriptor": chip.descriptor(),
+        "options": given,
+        "compile_options": opts.as_dict(),
+        "compile": {"programs": {name: {"op_counts_lowered": counts} for name, counts in lowered_counts.items()}},
+    }
+
+
 @dataclass
 class CompiledArchive:
     """An archive built in memory, with the texts `--emit-ir` writes."""
@@ -131,11 +157,7 @@ def compile_archive(fn_or_module, example_inputs, *, params=None, options=None, 
     the archive's bytes and, with verify, its check against the framework
     (a mismatch raises UnverifiedArchive)."""
     say = progress or (lambda msg: None)
-    try:
-        chip = get_target(target)
-    except TargetError as e:
-        raise BuildError(str(e)) from None
-    opts, given = resolve_options(options, chip)
+    chip, opts, given = resolve_target_and_options(target, options)
     framework = _framework(fn_or_module)
     from .archive.writer import archive_bytes
 
@@ -167,16 +189,7 @@ def compile_archive(fn_or_module, example_inputs, *, params=None, options=None, 
     program = passes.run_pipeline(program, pipeline_for(chip, opts))
     t2 = time.perf_counter()
     say(f"assembling the archive ({len(program.ops)} ops, {len(program.constants())} weights)")
-    info = {
-        "producer": "ttpack",
-        "producer_version": __version__,
-        "source": source,
-        "target": target,
-        "target_descriptor": chip.descriptor(),
-        "options": given,
-        "compile_options": opts.as_dict(),
-        "compile": {"programs": {name: {"op_counts_lowered": lowered_counts}}},
-    }
+    info = archive_info(source, target, chip, opts, given, {name: lowered_counts})
     data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
     if verify:
         from .verify import VerifyError

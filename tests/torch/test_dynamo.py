@@ -353,13 +353,12 @@ def test_tensors_on_a_torch_xla_device_run_on_the_host_and_come_back():
     assert "builds ['cpu']" in proc.stdout
 
 
-def test_weights_the_graph_holds_itself_are_watched_too(builds, monkeypatch):
+def test_weights_the_graph_holds_itself_are_watched_too(builds):
     # TT-XLA's torch plugin turns inlining off: parameters are then attributes of the graph, not its inputs
-    monkeypatch.setattr(torch._dynamo.config, "inline_inbuilt_nn_modules", False)
     model = ConvNet().eval()
     compiled = torch.compile(model, backend="tt", options={"target": "cpu"})
     x = torch.randn(2, 3, 8, 8)
-    with torch.no_grad():
+    with torch._dynamo.config.patch(inline_inbuilt_nn_modules=False), torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
         model.fc.bias.add_(1.0)
         with pytest.warns(UserWarning, match="weights changed"):
@@ -384,3 +383,51 @@ def test_set_custom_compile_options_reach_the_backend(monkeypatch, graphs):
     assert graph.options == {"experimental_weight_dtype": "bfp_bf8", "math_fidelity": "hifi2"}
     (executable,) = graph._executables.values()
     assert msgpack.unpackb(executable.program.metadata_bytes)["compile_options"]["weight_dtype"] == "bfloat8_b"
+
+
+# TT-XLA's PyTorch template, verbatim but for the model and the check: on
+# the TT device of ttpack's torch_xla plugin, with the tutorial's options.
+_TT_TUTORIAL_SCRIPT = r"""
+import numpy as np
+import torch, torchvision
+import torch_xla
+import torch_xla.core.xla_model as xm
+import torch_xla.runtime as xr
+from ttpack.torch import dynamo
+
+builds = []
+real = dynamo.compile_archive
+dynamo.compile_archive = lambda *a, **k: builds.append((k["target"], k["options"])) or real(*a, **k)
+
+torch.manual_seed(0)
+model = torchvision.models.resnet18(weights=None)
+input = torch.randn(1, 3, 64, 64)
+with torch.no_grad():
+    want = model.eval()(input)
+
+xr.set_device_type("TT")
+device = xm.xla_device()
+options = {"enable_optimizer": "true", "enable_memory_layout_analysis": "true",
+           "enable_l1_interleaved": "true", "enable_fusing_conv2d_with_multiply_pattern": "true"}
+torch_xla.set_custom_compile_options(options)
+model = model.eval()
+model.compile(backend="tt")
+input = input.to(device); model = model.to(device)
+output = model(input)
+assert output.device.type == "xla", output.device
+output = output.to("cpu")
+assert builds == [("n150", options)], builds
+pearson = np.corrcoef(output.detach().flatten().numpy(), want.flatten().numpy())[0, 1]
+assert pearson >= 0.999, pearson
+print("ok", pearson)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ttpack.pjrt") is None, reason="needs ttpack's PJRT plugin (ttpack.pjrt)")
+def test_tutorial_template_on_the_tt_device():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _TT_TUTORIAL_SCRIPT], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("ok")

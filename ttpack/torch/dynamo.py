@@ -39,12 +39,11 @@ import torch
 from torch.fx import traceback as fx_traceback
 from torch.fx.node import map_aggregate
 
-from ..build_api import UnverifiedArchive, compile_archive
-from ..compiler.options import resolve as resolve_options
+from ..build_api import UnverifiedArchive, compile_archive, resolve_target_and_options
 from ..errors import BuildError
 from ..frontends import torch_to_numpy
 from ..frontends.torch_locations import node_location
-from ..targets import TargetError, device_target, get_target
+from ..targets import device_target
 
 TRAINING_MESSAGE = ("backward() through a graph compiled by torch.compile(backend='tt'): ttpack compiles for "
                     "inference only, so its outputs have no gradient. Train with the eager module (or another "
@@ -261,15 +260,6 @@ def _refuse_training_mode(graph_module) -> None:
                          "for inference: call model.eval() before running the compiled model")
 
 
-def _check_options(options: dict, target: str) -> None:
-    """Unknown options and targets fail when torch.compile is first called, as `ttpack build -O` fails."""
-    try:
-        chip = get_target(target)
-    except TargetError as e:
-        raise BuildError(str(e)) from None
-    resolve_options(options, chip)
-
-
 def _custom_compile_options() -> dict:
     """What torch_xla.set_custom_compile_options set (TT-XLA's tutorial calls
     it before model.compile(backend="tt")), kept by ttpack's PJRT plugin
@@ -291,7 +281,7 @@ def tt_backend(graph_module, example_inputs, options: dict | None = None, mode: 
                       f"options=)", stacklevel=2)
     options = {**_custom_compile_options(), **(options or {})}
     target = device_target(options.pop("target", None))
-    _check_options(options, target)
+    resolve_target_and_options(target, options)  # unknown options and targets fail now, as `ttpack build -O` does
     _refuse_training_mode(graph_module)
     compiled = CompiledGraph(graph_module, example_inputs, options, target)
     example = [_example_value(x) for x in example_inputs]
