@@ -431,3 +431,13 @@ def test_tutorial_template_on_the_tt_device():
     proc = subprocess.run([sys.executable, "-c", _TT_TUTORIAL_SCRIPT], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith("ok")
+
+
+def test_dynamic_true_compiles_once_per_concrete_shape(builds):
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.Tanh()).eval()
+    compiled = torch.compile(model, backend="tt", dynamic=True, options={"target": "cpu"})
+    with torch.no_grad():
+        for n in (3, 6, 3):
+            x = torch.randn(n, 8)
+            torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+    assert len(builds) == 2  # one symbolic graph from dynamo, one static archive per batch size

@@ -212,7 +212,10 @@ class CompiledGraph:
         module = DynamoGraph(_on_host(self.graph_module), self.slots, values)
         inputs = [v for s, v in zip(self.slots, values) if s.kind == "input"]
         try:
-            built = compile_archive(module, inputs, options=self.options, target=self.target)
+            # outside dynamo's tracing context: torch.export would otherwise
+            # take dynamo's symbolic sizes and guards for its own
+            with torch._guards.tracing(None):
+                built = compile_archive(module, inputs, options=self.options, target=self.target)
         except UnverifiedArchive as failed:
             raise failed.error from None
         return _Executable(rt.load(built.data), self._weight_state(args))
