@@ -207,6 +207,16 @@ def test_unsupported_op_is_ttpack_builds_error_located_in_the_users_code():
     assert "UnsupportedOpsError: 1 unsupported operation(s)" in str(e.value)
 
 
+def test_suppress_errors_runs_a_graph_ttpack_cannot_compile_eagerly():
+    def f(x):
+        return torch.atan2(x, x + 1)  # no ttpack lowering
+
+    x = torch.randn(3, 4)
+    with torch._dynamo.config.patch(suppress_errors=True):
+        got = torch.compile(f, backend="tt")(x)
+    torch.testing.assert_close(got, f(x), rtol=0, atol=0)
+
+
 def test_backward_says_inference_only_and_no_grad_outputs_need_none():
     model, x = _convnet(), torch.randn(2, 3, 8, 8, requires_grad=True)
     compiled = torch.compile(model, backend="tt")
