@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from .frontends import is_torch_module
 from .compiler import passes
 from .compiler.options import resolve as resolve_options
 from .compiler.pipeline import pipeline_for
-from .targets import TargetError, get_target
+from .targets import TargetError, device_target, get_target
 
 
 @dataclass
@@ -44,14 +45,44 @@ def _framework(obj) -> str:
 
 
 def write_ir(folder, name: str, stablehlo_text: str, program, archive: bytes) -> list[Path]:
-    """{name}.stablehlo.mlir, {name}.ttnn.txt and {name}.ttpack in folder."""
+    """{name}.stablehlo.mlir, {name}.ttnn.txt and {name}.ttpack in folder
+    (created if missing). Each file is written whole or not at all; if one
+    cannot be written, the ones this call wrote are removed again."""
     from .archive.writer import write_atomic
 
     folder = Path(folder)
     files = [(folder / f"{name}.stablehlo.mlir", stablehlo_text.encode()),
              (folder / f"{name}.ttnn.txt", (str(program) + "\n").encode()),
              (folder / f"{name}.ttpack", archive)]
-    return [write_atomic(path, content) for path, content in files]
+    written = []
+    try:
+        for path, content in files:
+            written.append(write_atomic(path, content))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def serialize_artifacts(fn_or_module, example_inputs, output_prefix, *, params=None, options=None,
+                        target: str | None = None) -> list[Path]:
+    """serialize_compiled_artifacts_to_disk (ttpack.jax, ttpack.torch):
+    compiles for `target` (default: $TTPACK_TARGET, else n150), verifies
+    the archive against the framework on the example inputs, then writes
+    {prefix}.stablehlo.mlir, {prefix}.ttnn.txt and {prefix}.ttpack (the
+    files `ttpack build --emit-ir` writes). Nothing is written if any step
+    fails."""
+    prefix = Path(output_prefix)
+    if not prefix.name or prefix.name in (".", "..") or str(output_prefix).endswith(("/", os.sep)):
+        raise BuildError(f"output_prefix {str(output_prefix)!r} names no file: give a path and a file name "
+                         f"prefix, e.g. 'output/model' (writes output/model.ttpack and its IR)")
+    try:
+        built = compile_archive(fn_or_module, example_inputs, params=params, options=options,
+                                target=device_target(target))
+    except UnverifiedArchive as failed:
+        raise failed.error from None
+    return write_ir(prefix.parent, prefix.name, built.stablehlo_text, built.program, built.data)
 
 
 def _verify(data: bytes, spec: "BuildSpec", target, say) -> dict | None:
@@ -100,20 +131,35 @@ def archive_info(source: dict, target: str, chip, opts, given: dict, lowered_cou
     }
 
 
-def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
-          name="main", progress: Callable[[str], None] | None = None, verify: bool = True,
-          keep_failed: bool = False, emit_ir: str | Path | None = None) -> Path:
-    """See ttpack.build. verify=True runs the archive on the cpu device
-    (emulating a chip's numerics) on concrete example inputs, compares it with
-    the framework and stores the accuracy in the metadata; a mismatch raises
-    VerifyError and writes nothing at `output` (with keep_failed, the archive
-    is kept beside it as NAME.unverified.ttpack, to inspect). emit_ir
-    names a folder that also receives the StableHLO text, the compiled
-    TTNN-level program as text (every tensor's storage) and the archive."""
+@dataclass
+class CompiledArchive:
+    """An archive built in memory, with the texts `--emit-ir` writes."""
+    data: bytes
+    program: Any           # the compiled ttpack IR program (compiler.ir.Program)
+    stablehlo_text: str
+    info: dict             # the archive's metadata
+    lower_seconds: float = 0.0
+    compile_seconds: float = 0.0
+
+
+class UnverifiedArchive(Exception):
+    """compile_archive's verification failed: `error` says how, `data` is
+    the archive that failed (build keeps it with keep_failed)."""
+
+    def __init__(self, error, data: bytes):
+        super().__init__(str(error))
+        self.error, self.data = error, data
+
+
+def compile_archive(fn_or_module, example_inputs, *, params=None, options=None, target="cpu", name="main",
+                    progress: Callable[[str], None] | None = None, verify: bool = True) -> CompiledArchive:
+    """What `build` does short of writing files: frontend, compiler passes,
+    the archive's bytes and, with verify, its check against the framework
+    (a mismatch raises UnverifiedArchive)."""
     say = progress or (lambda msg: None)
     chip, opts, given = resolve_target_and_options(target, options)
     framework = _framework(fn_or_module)
-    from .archive.writer import archive_bytes, write_atomic
+    from .archive.writer import archive_bytes
 
     t0 = time.perf_counter()
     if framework == "torch":
@@ -136,7 +182,7 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         program, source, stablehlo_text = lower_jax(fn_or_module, list(example_inputs), params, name=name)
     for warning in program.facts.get("warnings", []):
         say(f"warning: {warning}")
-        warnings.warn(warning, BuildWarning, stacklevel=3)
+        warnings.warn(warning, BuildWarning, stacklevel=4)
     lowered_counts = program.op_counts()
     t1 = time.perf_counter()
     say(f"compiling {sum(lowered_counts.values())} ops")
@@ -151,19 +197,43 @@ def build(fn_or_module, example_inputs, *, output, params=None, options=None, ta
         try:
             report = _verify(data, BuildSpec(fn_or_module, example_inputs, params), chip, say)
         except VerifyError as e:
-            kept = ""
-            if keep_failed:
-                side = write_atomic(Path(output).with_name(Path(output).stem + ".unverified.ttpack"), data)
-                kept = f"; the archive is kept for inspection as {side}"
-            raise VerifyError(f"the archive does not match {e.framework} on the example inputs: {e}. Nothing was "
-                              f"written to {output}{kept}", e.framework) from None
+            raise UnverifiedArchive(e, data) from None
         if report is not None:
             info["accuracy"] = report
             data = archive_bytes([program], info, target=target, weight_order=source.get("parameters"))
-    path = write_atomic(output, data)
+    return CompiledArchive(data, program, stablehlo_text, info, t1 - t0, t2 - t1)
+
+
+def build(fn_or_module, example_inputs, *, output, params=None, options=None, target="cpu",
+          name="main", progress: Callable[[str], None] | None = None, verify: bool = True,
+          keep_failed: bool = False, emit_ir: str | Path | None = None) -> Path:
+    """See ttpack.build. verify=True runs the archive on the cpu device
+    (emulating a chip's numerics) on concrete example inputs, compares it with
+    the framework and stores the accuracy in the metadata; a mismatch raises
+    VerifyError and writes nothing at `output` (with keep_failed, the archive
+    is kept beside it as NAME.unverified.ttpack, to inspect). emit_ir
+    names a folder that also receives the StableHLO text, the compiled
+    TTNN-level program as text (every tensor's storage) and the archive."""
+    from .archive.writer import write_atomic
+    from .verify import VerifyError
+
+    say = progress or (lambda msg: None)
+    t0 = time.perf_counter()
+    try:
+        built = compile_archive(fn_or_module, example_inputs, params=params, options=options, target=target,
+                                name=name, progress=progress, verify=verify)
+    except UnverifiedArchive as failed:
+        e = failed.error
+        kept = ""
+        if keep_failed:
+            side = write_atomic(Path(output).with_name(Path(output).stem + ".unverified.ttpack"), failed.data)
+            kept = f"; the archive is kept for inspection as {side}"
+        raise VerifyError(f"the archive does not match {e.framework} on the example inputs: {e}. Nothing was "
+                          f"written to {output}{kept}", e.framework) from None
+    path = write_atomic(output, built.data)
     if emit_ir is not None:
-        written = write_ir(emit_ir, name, stablehlo_text, program, data)
+        written = write_ir(emit_ir, name, built.stablehlo_text, built.program, built.data)
         say(f"wrote the IR to {', '.join(str(p) for p in written)}")
-    say(f"wrote {path} ({len(data):,} bytes) in {time.perf_counter() - t0:.2f}s "
-        f"(lower {t1 - t0:.2f}s, compile {t2 - t1:.2f}s)")
+    say(f"wrote {path} ({len(built.data):,} bytes) in {time.perf_counter() - t0:.2f}s "
+        f"(lower {built.lower_seconds:.2f}s, compile {built.compile_seconds:.2f}s)")
     return path

@@ -111,6 +111,21 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
 ]}
 
 
+# The chip that framework integrations (the PJRT plugin, the dynamo backend
+# "tt", serialize_compiled_artifacts_to_disk) compile for when the code does
+# not say: TT-XLA's tutorials run on an n150. TTPACK_TARGET overrides it.
+DEFAULT_DEVICE_TARGET = "n150"
+TARGET_ENV = "TTPACK_TARGET"
+
+
+def device_target(explicit: str | None = None) -> str:
+    """The target name a framework integration compiles for: the explicit
+    choice, else $TTPACK_TARGET, else n150 (checked by get_target later)."""
+    import os
+
+    return explicit or os.environ.get(TARGET_ENV) or DEFAULT_DEVICE_TARGET
+
+
 class TargetError(ValueError):
     """An unknown target name."""
 

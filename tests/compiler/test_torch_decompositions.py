@@ -134,3 +134,16 @@ def test_gru(tmp_path, layers, batch_first):
     got = rt.load(path)(x.numpy())
     np.testing.assert_allclose(got[0], out.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got[1], h.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "sum_dims_empty", "sum_int", "amax", "amin", "amax_keepdim"])
+def test_reductions_over_every_dim(tmp_path, reduce):
+    """torch_xla's exporter returns the input unreduced for an empty dim
+    list; `x - x.amax()` broadcasts either way, so only the values show it."""
+    import torch
+
+    ops = {"sum": lambda x: x.sum(), "sum_dims_empty": lambda x: x.sum(dim=[]),
+           "sum_int": lambda x: (x > 0).sum(), "amax": lambda x: x.amax(), "amin": lambda x: x.amin(),
+           "amax_keepdim": lambda x: x.amax(dim=[], keepdim=True)}
+    x = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(0))
+    _check(tmp_path, lambda self, x: (ops[reduce](x), x - ops[reduce](x)), [x], rtol=1e-5, atol=1e-5)

@@ -115,3 +115,20 @@ def test_a_dtype_problem_is_reported_once_at_the_input(tmp_path):
 
     with pytest.raises(ttpack.BuildError, match=r"weight 'scale' is float16.*model.float\(\)"):
         ttpack.build(HalfWeight(), [torch.ones(2, 4)], output=tmp_path / "m.ttpack")
+
+
+def test_a_forward_that_updates_a_buffer_is_refused(tmp_path):
+    import torch
+
+    class Counter(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("calls", torch.zeros(1))
+
+        def forward(self, x):
+            self.calls.add_(1)
+            return x * 2
+
+    with pytest.raises(ttpack.BuildError, match=r"Counter.forward\(\) writes in place to buffer 'calls'"):
+        ttpack.build(Counter(), [torch.randn(3)], output=tmp_path / "m.ttpack")
+    assert not (tmp_path / "m.ttpack").exists()

@@ -268,6 +268,24 @@ def _unfold(x, dim, size, step):
     return torch.stack(windows, dim).movedim(dim + 1, -1)
 
 
+def _reduce_all_dims(op):
+    """aten.sum/amax/amin over every dim (dim None or []): torch_xla's
+    exporter reads an empty dim list as "reduce none" and returns the input
+    unreduced, so every dim is named. Other reductions are left alone."""
+    def reduce(x, dim=None, keepdim=False, *rest, **kwargs):
+        if (dim is not None and len(dim) > 0) or x.dim() == 0:
+            return NotImplemented
+        return op(x, list(range(x.dim())), keepdim, *rest, **kwargs)
+
+    return reduce
+
+
+def _sum_all(x, *, dtype=None):
+    import torch
+
+    return torch.ops.aten.sum.dim_IntList(x, list(range(x.dim())), False, dtype=dtype) if x.dim() else NotImplemented
+
+
 def _interpolation(n_in: int, n_out: int, mode: str, align_corners, scale, dtype):
     """The [n_out, n_in] matrix of 1-D nearest or linear interpolation, with
     PyTorch's source-index rules (area_pixel_compute_source_index, nearest_idx),
@@ -374,9 +392,26 @@ def _decompositions() -> dict:
                    (aten._upsample_nearest_exact2d.vec, _upsample("nearest-exact", True)),
                    (aten.upsample_bilinear2d.default, _upsample("bilinear", False)),
                    (aten.upsample_bilinear2d.vec, _upsample("bilinear", True)),
-                   (aten.unfold_copy.default, _unfold)]:
+                   (aten.unfold_copy.default, _unfold),
+                   (aten.sum.default, _sum_all),
+                   (aten.sum.dim_IntList, _reduce_all_dims(aten.sum.dim_IntList)),
+                   (aten.amax.default, _reduce_all_dims(aten.amax.default)),
+                   (aten.amin.default, _reduce_all_dims(aten.amin.default))]:
         table[op] = fn
     return table
+
+
+def _refuse_mutations(exported, what: str) -> None:
+    """An archive's inputs and weights are read-only: a forward() that writes
+    into them (x.add_(1), a counter buffer, batch norm's running statistics)
+    would lose those writes, so it is refused rather than built."""
+    signature = exported.graph_signature
+    written = [f"input '{name}'" for name in signature.user_inputs_to_mutate.values()]
+    written += [f"buffer '{name.removeprefix('inner.')}'" for name in signature.buffers_to_mutate.values()]
+    if written:
+        raise BuildError(f"{what}.forward() writes in place to {', '.join(written)}; an archive cannot update its "
+                         f"inputs or weights: return the new values instead (for batch norm's running statistics: "
+                         f"call model.eval())")
 
 
 def _eager_output_shapes(program: ir.Program, eager_shapes: list[tuple[int, ...]]) -> ir.Program:
@@ -439,6 +474,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
             exported = torch.export.export(wrapper, tuple(tensors))
         with _stage(f"decomposing {what}'s exported program"):
             exported = _views_as_reshapes(exported).run_decompositions(_decompositions())
+    _refuse_mutations(exported, what)
     # torch_xla would convert the weights to numpy itself, which fails on
     # bfloat16: take them from the exported program instead. With node
     # metadata, every StableHLO op's location names the user's line and module.
