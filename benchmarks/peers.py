@@ -46,7 +46,8 @@ ENGINES = ["ttpack", "ttpack_c", "onnxruntime", "openvino", "openvino_bf16", "ir
 # ---------------------------------------------------------------- models
 
 def make_model(name: str):
-    """(torch module in eval mode, example inputs as numpy arrays), seeded."""
+    """(torch module in eval mode, example inputs as numpy arrays), seeded, so
+    every call (and every worker process) makes the same weights."""
     import torch
 
     torch.manual_seed(0)
@@ -110,7 +111,6 @@ def export_all(name: str, work: Path, engines: list[str], say) -> None:
     with torch.inference_mode():
         ref = module(*[torch.from_numpy(x) for x in inputs]).numpy()
     np.save(work / "reference.npy", ref)
-    torch.save(module, work / "module.pt")
 
     if {"ttpack", "ttpack_c"} & set(engines):
         import ttpack
@@ -245,7 +245,7 @@ def load_engine(engine: str, name: str, work: Path, threads: int, inputs):
         import torch
 
         torch.set_num_threads(threads)
-        module = torch.load(work / "module.pt", weights_only=False)
+        module, _ = make_model(name)  # seeded: the weights every other engine got
         tensors = [torch.from_numpy(x) for x in inputs]
 
         def run():
@@ -260,7 +260,7 @@ def load_engine(engine: str, name: str, work: Path, threads: int, inputs):
         import jax.numpy as jnp
         import torch
 
-        module = torch.load(work / "module.pt", weights_only=False)
+        module, _ = make_model(name)
         layers = [(jnp.asarray(m.weight.detach().numpy().T), jnp.asarray(m.bias.detach().numpy()))
                   for m in module if isinstance(m, torch.nn.Linear)]
 
@@ -280,7 +280,13 @@ def c_tool_runs(engine: str, work: Path, threads: int, iters: int) -> dict:
     """The C tools: cold start (process start -> exit after one run) and steady state."""
     if engine == "ttpack_c":
         tool = str(_ttpack_run_path())
-        inputs = sorted(work.glob("input*.npy"))
+        inputs = []
+        for p in sorted(work.glob("input*.npy")):  # ttpack-run reads int32 ids; Python narrows int64 itself
+            x = np.load(p)
+            if x.dtype == np.int64:
+                p = p.with_name(f"c_{p.name}")
+                np.save(p, x.astype(np.int32))
+            inputs.append(p)
         base = [tool, str(work / "model.ttpack")] + [a for p in inputs for a in ("-i", str(p))]
         env = dict(os.environ, TTPACK_NUM_THREADS=str(threads))
         cold_cmd, steady_cmd = base + ["-n", "1"], base + ["-n", str(iters)]  # -n reports the best run
