@@ -85,7 +85,9 @@ enum ttp_op_code {
   TTP_OP_SCATTER = 76,
   TTP_OP_TO_LAYOUT = 77,
   TTP_OP_TO_MEMORY_CONFIG = 78,
-  TTP_OP_COUNT = 79
+  TTP_OP_WHILE = 79,
+  TTP_OP_BITCAST = 80,
+  TTP_OP_COUNT = 81
 };
 
 #define TTP_MAX_ATTRS 8
@@ -168,6 +170,9 @@ enum ttp_op_code {
 #define TTP_ATTR_GATHER_SLICE_SIZES 1
 #define TTP_ATTR_SCATTER_INDEX_DIMS 0
 #define TTP_ATTR_SCATTER_MODE 1
+#define TTP_ATTR_WHILE_COND 0
+#define TTP_ATTR_WHILE_BODY 1
+#define TTP_ATTR_BITCAST_DTYPE 0
 
 typedef struct ttp_op_def {
   const char* name;
@@ -275,6 +280,8 @@ static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
   {"scatter", {"index_dims", "mode"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"to_layout", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"to_memory_config", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"while", {"cond", "body"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"bitcast", {"dtype"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
 };
 
 #endif  /* TTP_OPS_GENERATED_H_ */

@@ -78,7 +78,7 @@ def sink_permutes(program: Program) -> Program:
     sub = partial(resolve, mapping)
 
     for op in program.ops:
-        op = Op(op.name, [sub(v) for v in op.inputs], op.attrs, op.outputs, op.location)
+        op = op.with_inputs([sub(v) for v in op.inputs])
         perm = _common_perm(op, producer)
         if perm is not None:
             inv = inverse_permutation(perm)

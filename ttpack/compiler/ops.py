@@ -944,6 +944,68 @@ _register("to_layout", (), _same_as_input, lambda xs, a: [xs[0]], ALL,
 _register("to_memory_config", (), _same_as_input, lambda xs, a: [xs[0]], ALL,
           "move to the output's memory config (DRAM <-> L1, interleaved <-> sharded)")
 
+# --- control flow --------------------------------------------------------------
+#
+# An op with regions runs sub-programs (compiler/ir.py). Its attributes name
+# them by index: into the op's own regions in the IR, into the program's
+# regions in an archive (the writer renumbers). REGION_ATTRS lists, per op,
+# the attributes that hold region indices.
+REGION_ATTRS = {"while": ("cond", "body")}
+
+
+def _while_rule(ins, attrs):
+    if not ins:
+        raise OpError("while needs at least one carried value")
+    return list(ins)
+
+
+def _no_reference(xs, attrs):
+    raise AssertionError("an op with regions is evaluated by ir.interpret, never by the registry alone")
+
+
+_register("while", ("cond", "body"), _while_rule, _no_reference, ALL,
+          "while(carried...) -> carried...: while cond(carried) (a bool scalar) is true, carried = "
+          "body(carried); cond and body index regions taking the carried types, body returning them "
+          "(StableHLO's while)")
+
+
+def _bitcast_rule(ins, attrs):
+    (x,), out = ins, dtype_name(attrs["dtype"][0])
+    if {x.dtype, out} != {"float32", "int32"}:
+        raise OpError(f"bitcast reinterprets float32 as int32 or back, not {x.dtype} as {out}")
+    return [TensorType(x.shape, out)]
+
+
+_register("bitcast", ("dtype",), _bitcast_rule,
+          lambda xs, a: [np.ascontiguousarray(xs[0]).view(dtype_name(a["dtype"][0]))], ("float32", "int32"),
+          "bitcast(x) -> x's 32 bits read as the other of float32 and int32 (StableHLO's bitcast_convert; "
+          "jax.random builds floats from random bits this way)")
+
+
+def check_regions(name: str, ins: Sequence[TensorType], attrs: Attrs,
+                  regions: Sequence[tuple[list[TensorType], list[TensorType]]]) -> None:
+    """The regions (input types, output types) an op is built with fit it:
+    as many as its region attributes index, each index once, and for while a
+    cond taking the carried types to a bool scalar and a body taking them to
+    themselves."""
+    names = REGION_ATTRS.get(name, ())
+    if not names:
+        if regions:
+            raise OpError(f"{name} takes no regions, got {len(regions)}")
+        return
+    indices = [attrs[a][0] for a in names]
+    if sorted(indices) != list(range(len(regions))):
+        raise OpError(f"{name}'s region attributes {indices} do not index its {len(regions)} regions once each")
+    carried = list(ins)
+    cond, body = (regions[attrs[a][0]] for a in names)
+    if cond[0] != carried or cond[1] != [TensorType((), "bool")]:
+        raise OpError(f"while's cond takes {cond[0]} to {cond[1]}; it must take the carried values "
+                      f"{carried} to a bool scalar")
+    if body[0] != carried or body[1] != carried:
+        raise OpError(f"while's body takes {body[0]} to {body[1]}; it must take the carried values "
+                      f"{carried} to values of the same types")
+
+
 UNARY = {op.name for op in REGISTRY if op.shape_rule is _same_as_input} - {"to_layout", "to_memory_config"}
 BROADCASTING = {
     op.name for op in REGISTRY if op.shape_rule.__qualname__.startswith(("_broadcast", "_where"))
