@@ -21,6 +21,7 @@ size_t ttp_dtype_size(int dtype) {
     case TTP_DTYPE_INT32:
       return 4;
     case TTP_DTYPE_BFLOAT16:
+    case TTP_DTYPE_FLOAT16:
       return 2;
     case TTP_DTYPE_BOOL:
       return 1;
@@ -36,6 +37,7 @@ static unsigned takes_bit(int dtype) {
     case TTP_DTYPE_INT32: return TTP_OP_TAKES_I32;
     case TTP_DTYPE_BOOL: return TTP_OP_TAKES_BOOL;
     case TTP_DTYPE_BFLOAT16: return TTP_OP_TAKES_BF16;
+    case TTP_DTYPE_FLOAT16: return TTP_OP_TAKES_F16;
     default: return 0;
   }
 }
@@ -154,7 +156,7 @@ static ttp_status* read_tensor(decoder* d, const ttp_fb_table* t, uint32_t index
   TTP_RETURN_IF_ERROR(charge_vector(d, &shape));
   if (!ttp_dtype_size(dtype))
     return ttp_make_status(TTP_UNSUPPORTED, "tensor %u has logical element type %s; this runtime computes "
-                           "float32, bfloat16, int32 and bool", index, ttp_dtype_name(dtype));
+                           "float32, bfloat16, float16, int32 and bool", index, ttp_dtype_name(dtype));
   TTP_RETURN_IF_ERROR(ttp_annotate(ttp_read_shape(&shape, &out->rank, out->dims, &out->numel), "tensor %u", index));
   if (!has_storage) return BAD("tensor %u has no storage", index);
   uint64_t cost = 0;

@@ -656,8 +656,8 @@ def test_negative_dimension(base):
 
 def test_unsupported_tensor_dtype(base):
     def patch(buf, root):
-        put(buf, field_pos(root.Programs(0).Tensors(0), 1), "B", 2)  # float16
-    expect_rejected(patched(base.data, patch), "tensor 0", "float16", exc=rt.UnsupportedError, reader="lenient")
+        put(buf, field_pos(root.Programs(0).Tensors(0), 1), "B", 4)  # float64
+    expect_rejected(patched(base.data, patch), "tensor 0", "float64", exc=rt.UnsupportedError, reader="lenient")
 
 
 def test_unknown_tensor_kind(base):

@@ -48,9 +48,10 @@ BY_NAME: dict[str, OpDef] = {}
 # every other attribute holds integers.
 FLOAT_ATTRS = {"epsilon", "value"}
 
-NUMERIC = ("float32", "bfloat16", "int32")
-FLOAT = ("float32", "bfloat16")
-ALL = ("float32", "bfloat16", "int32", "bool")
+# float16 is a logical type like bfloat16: computed in float32, rounded where stored
+NUMERIC = ("float32", "bfloat16", "float16", "int32")
+FLOAT = ("float32", "bfloat16", "float16")
+ALL = ("float32", "bfloat16", "float16", "int32", "bool")
 INTEGRAL = ("int32", "bool")
 
 # The compute config of ops that run on the matrix engine (tt-mlir's
@@ -642,7 +643,7 @@ _register("avg_pool2d", ("kernel", "stride", "padding", "count_include_pad"), _p
 _register("sum_pool2d", ("kernel", "stride", "padding"), _pool_rule, _sum_pool, FLOAT,
           "NHWC window sum (what reduce_window add lowers to before fusion into avg_pool2d)")
 _register("pad", ("low", "high", "value"), _pad_rule, _pad, ALL, "constant padding before/after each dim")
-_register("embedding", (), _embedding_rule, _embedding, ("int32", "float32", "bfloat16"),
+_register("embedding", (), _embedding_rule, _embedding, ("int32",) + FLOAT,
           "embedding(ids int32[...], table[V, D]) -> [..., D]; ids clamped to [0, V)")
 _register("argmax", ("dim", "keepdim"), _arg_rule, _arg(np.argmax), NUMERIC, "index of the max along dim (int32)")
 _register("argmin", ("dim", "keepdim"), _arg_rule, _arg(np.argmin), NUMERIC, "index of the min along dim (int32)")
@@ -908,7 +909,7 @@ def _scatter(xs, attrs):
     that does not fit inside x at its start is dropped whole (XLA)."""
     x, idx, u = xs
     dims, (mode,) = tuple(attrs["index_dims"]), attrs["mode"]
-    if x.dtype == np.dtype("bfloat16"):  # combined in float32, rounded once (as bfloat16 computes here)
+    if x.dtype in (np.dtype("bfloat16"), np.float16):  # combined in float32, rounded once (as computed here)
         return [_scatter([x.astype(np.float32), idx, u.astype(np.float32)], attrs)[0].astype(x.dtype)]
     out = np.array(x, copy=True)
     window = u.shape[idx.ndim - 1:]

@@ -64,8 +64,9 @@ HOST_BOUNDARY = set(registry.REGION_ATTRS)
 
 def device_dtype(logical: str) -> str:
     """The storage type a device tensor of a logical type has by default
-    (TTNN has no bool: predicates are uint8 0/1)."""
-    return {"bool": "uint8"}.get(logical, logical)
+    (TTNN has no bool: predicates are uint8 0/1; nor float16: its values
+    are held exactly in float32)."""
+    return {"bool": "uint8", "float16": "float32"}.get(logical, logical)
 
 
 def _row_major_ok(v: Value, dtype: str) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 from ..compiler import ir
 from ..errors import BuildError
 from ..compiler.ops import OpError
-from ..compiler.types import LOGICAL_DTYPES, TensorType, dtype_code
+from ..compiler.types import FLOAT_DTYPES, LOGICAL_DTYPES, TensorType, dtype_code
 from .int_ranges import IntRanges
 from .torch_locations import torch_location
 
@@ -461,14 +461,14 @@ def _dot_general(lo, mop, xs):
 
 # reduce body op -> (ttnn reduction, identity of the init value per dtype)
 _REDUCERS = {
-    "stablehlo.add": ("sum", {"float32": 0.0, "bfloat16": 0.0, "int32": 0}),
-    "stablehlo.maximum": ("max", {"float32": -np.inf, "bfloat16": -np.inf, "int32": np.iinfo(np.int32).min,
+    "stablehlo.add": ("sum", {"float32": 0.0, "bfloat16": 0.0, "float16": 0.0, "int32": 0}),
+    "stablehlo.maximum": ("max", {"float32": -np.inf, "bfloat16": -np.inf, "float16": -np.inf, "int32": np.iinfo(np.int32).min,
                                   "bool": False}),
-    "stablehlo.minimum": ("min", {"float32": np.inf, "bfloat16": np.inf, "int32": np.iinfo(np.int32).max,
+    "stablehlo.minimum": ("min", {"float32": np.inf, "bfloat16": np.inf, "float16": np.inf, "int32": np.iinfo(np.int32).max,
                                   "bool": True}),
     "stablehlo.or": ("max", {"bool": False}),
     "stablehlo.and": ("min", {"bool": True}),
-    "stablehlo.multiply": ("prod", {"float32": 1.0, "bfloat16": 1.0, "int32": 1}),
+    "stablehlo.multiply": ("prod", {"float32": 1.0, "bfloat16": 1.0, "float16": 1.0, "int32": 1}),
 }
 _COMBINE = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply"}
 
@@ -1156,7 +1156,8 @@ def _reverse(lo, mop, xs):
 
 
 # Probe values for reading what a sort comparator does to its operands.
-_NAN_BITS = {"float32": [0x7FC00000, 0xFFC00000, 0x7F800001], "bfloat16": [0x7FC0, 0xFFC0, 0x7F81]}
+_NAN_BITS = {"float32": [0x7FC00000, 0xFFC00000, 0x7F800001], "bfloat16": [0x7FC0, 0xFFC0, 0x7F81],
+             "float16": [0x7E00, 0xFE00, 0x7C01]}
 
 
 def _probes(dtype: str) -> list[np.ndarray]:
@@ -1165,7 +1166,7 @@ def _probes(dtype: str) -> list[np.ndarray]:
     if dtype == "int32":
         return [np.array(v, np.int32) for v in (np.iinfo(np.int32).min, -7, -1, 0, 1, 5, np.iinfo(np.int32).max)]
     ordinary = [np.asarray(v).astype(dtype) for v in (-np.inf, -2.5, -0.0, 0.0, 1.0, 3.0e38, np.inf)]
-    bits = np.uint16 if dtype == "bfloat16" else np.uint32
+    bits = np.uint16 if dtype in ("bfloat16", "float16") else np.uint32
     return ordinary + [np.array(b, bits).view(dtype) for b in _NAN_BITS[dtype]]
 
 
@@ -1210,7 +1211,7 @@ def _key_transform(sub: Lowerer, v: ir.Value, arg: ir.Value) -> str:
     'identity', or 'canonical' (-0 -> +0 and NaN -> one NaN, the
     canonicalization JAX's sort comparators start with)."""
     same, canonical = True, True
-    is_float = arg.type.dtype in ("float32", "bfloat16")  # (numpy's kind of bfloat16 is "V")
+    is_float = arg.type.dtype in FLOAT_DTYPES  # (numpy's kind of bfloat16 is "V")
     for p in _probes(arg.type.dtype):
         out = _evaluate_with(sub, v, {arg.id: p})
         if out.shape != () or out.dtype != p.dtype:
@@ -1267,7 +1268,7 @@ def _sort_order(lo: Lowerer, mop, key_dtype: str) -> tuple[int, int]:
     if transform == "other" or _key_transform(sub, rhs, b) != transform:
         raise Unsupported("sort comparator that transforms its keys before comparing them")
     descending = int((direction == "GT") != swapped)
-    if key_dtype in ("float32", "bfloat16"):
+    if key_dtype in FLOAT_DTYPES:
         if kind not in (None, "FLOAT", "TOTALORDER"):
             raise Unsupported(f"{kind} comparison of float sort keys")
         # FLOAT comparisons leave NaN unordered: ordered here as NumPy does (last)
@@ -1314,7 +1315,7 @@ def _take_along(lo: Lowerer, payload: ir.Value, indices: ir.Value, dim: int) -> 
                 if line[0] != 0:
                     y = lo.emit("add", [y, ir.constant(np.array(line[0], np.int32))])
                 return y
-            if t.dtype in ("float32", "bfloat16") and np.array_equal(line, np.arange(n)):
+            if t.dtype in FLOAT_DTYPES and np.array_equal(line, np.arange(n)):
                 return lo.emit("typecast", [indices], dtype=dtype_code(t.dtype))
             rows = lookup(indices, np.ascontiguousarray(line.reshape(n, 1)))
             return lo.emit("reshape", [rows], shape=t.shape)

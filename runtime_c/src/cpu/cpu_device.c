@@ -33,7 +33,7 @@
 
 #define ARENA_ALIGN 64
 
-enum quantize { Q_NONE, Q_BF16, Q_BFP8, Q_BFP4 };
+enum quantize { Q_NONE, Q_BF16, Q_BFP8, Q_BFP4, Q_F16 };
 enum cut { CUT_NONE, CUT_HI5, CUT_HI7, CUT_LO7 };
 
 /* One operand transform of an emulated op: dst = cut(src). */
@@ -71,14 +71,24 @@ typedef struct cpu_executable {
 
 static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
 
-static int compute_dtype(int logical) { return logical == TTP_DTYPE_BFLOAT16 ? TTP_DTYPE_FLOAT32 : logical; }
+/* bfloat16 and float16 compute in float32, rounded where they are stored */
+static int compute_dtype(int logical) {
+  return logical == TTP_DTYPE_BFLOAT16 || logical == TTP_DTYPE_FLOAT16 ? TTP_DTYPE_FLOAT32 : logical;
+}
+
+/* Callers pass bfloat16 and float16 tensors as 16-bit patterns. */
+static float half_to_f32(int dtype, uint16_t bits) {
+  return dtype == TTP_DTYPE_FLOAT16 ? ttp_f16_to_f32(bits) : ttp_bf16_to_f32(bits);
+}
 
 static size_t compute_size(int dtype) { return dtype == TTP_DTYPE_BOOL ? 1 : 4; }
 
 static int quantize_of(const ttp_tensor* t) {
-  if (t->dtype != TTP_DTYPE_FLOAT32 && t->dtype != TTP_DTYPE_BFLOAT16) return Q_NONE;
+  if (t->dtype != TTP_DTYPE_FLOAT32 && t->dtype != TTP_DTYPE_BFLOAT16 && t->dtype != TTP_DTYPE_FLOAT16)
+    return Q_NONE;
   switch (t->storage.dtype) {
     case TTP_DTYPE_BFLOAT16: return Q_BF16;
+    case TTP_DTYPE_FLOAT16: return Q_F16;
     case TTP_DTYPE_BFLOAT8_B: return Q_BFP8;
     case TTP_DTYPE_BFLOAT4_B: return Q_BFP4;
     default: return t->dtype == TTP_DTYPE_BFLOAT16 ? Q_BF16 : Q_NONE;
@@ -90,6 +100,7 @@ static void quantize_tensor(const ttp_tensor* t, float* x, int q) {
   size_t width = t->rank ? (size_t)t->dims[t->rank - 1] : 1;
   switch (q) {
     case Q_BF16: ttp_round_bf16_inplace(x, (size_t)t->numel); break;
+    case Q_F16: ttp_round_f16_inplace(x, (size_t)t->numel); break;
     case Q_BFP8: ttp_quantize_block_float_inplace(x, (size_t)t->numel / width, width, 7); break;
     case Q_BFP4: ttp_quantize_block_float_inplace(x, (size_t)t->numel / width, width, 3); break;
     default: break;
@@ -149,8 +160,9 @@ static ttp_status* bind_weight(cpu_executable* ex, const ttp_tensor* stored, ttp
       uint32_t u32;
       switch (s->dtype) {
         case TTP_DTYPE_BFLOAT16:
+        case TTP_DTYPE_FLOAT16:
           memcpy(&u16, b + 2 * i, 2);
-          ((float*)buf)[i] = ttp_bf16_to_f32(u16);
+          ((float*)buf)[i] = half_to_f32(s->dtype, u16);
           break;
         case TTP_DTYPE_UINT32:
         case TTP_DTYPE_INT32:
@@ -584,12 +596,12 @@ static ttp_status* cpu_execute(void* handle, const ttp_buffer* inputs, const ttp
       ex->data[t] = inputs[i].data;
       continue;
     }
-    const uint8_t* bits = inputs[i].data; /* bfloat16 */
+    const uint8_t* bits = inputs[i].data; /* bfloat16 or float16 */
     float* x = ex->data[t];
     for (int64_t j = 0; j < v->tensors[t].numel; j++) {
       uint16_t b;
       memcpy(&b, bits + 2 * j, 2);
-      x[j] = ttp_bf16_to_f32(b);
+      x[j] = half_to_f32(p->tensors[t].dtype, b);
     }
   }
   run_ops(ex, 0, v->n_main_ops);
@@ -597,11 +609,11 @@ static ttp_status* cpu_execute(void* handle, const ttp_buffer* inputs, const ttp
     uint32_t t = p->outputs[i].tensor;
     const ttp_tensor* host = &p->tensors[t];
     if (!host->nbytes) continue;
-    if (host->dtype == TTP_DTYPE_BFLOAT16) {
+    if (host->dtype == TTP_DTYPE_BFLOAT16 || host->dtype == TTP_DTYPE_FLOAT16) {
       const float* x = ex->data[t];
       uint8_t* bits = outputs[i].data;
       for (int64_t j = 0; j < host->numel; j++) {
-        uint16_t b = ttp_f32_to_bf16(x[j]);
+        uint16_t b = host->dtype == TTP_DTYPE_FLOAT16 ? ttp_f32_to_f16(x[j]) : ttp_f32_to_bf16(x[j]);
         memcpy(bits + 2 * j, &b, 2);
       }
     } else {
