@@ -170,5 +170,6 @@ def test_masked_assignment_of_one_value_per_selected_element_is_refused(tmp_path
         return y
 
     # PyTorch itself cannot trace it without a data-dependent size (the stage is named)
-    with pytest.raises(ttpack.BuildError, match="exported program failed.*data-dependent"):
+    with pytest.raises(ttpack.BuildError, match="exported program failed.*data-dependent") as e:
         _check(tmp_path, gather_then_assign, [torch.randn(5)])
+    assert "torch.where(mask, v, y)" in str(e.value)

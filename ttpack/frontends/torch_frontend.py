@@ -106,6 +106,15 @@ def _export_hint(error: Exception) -> str | None:
     return None
 
 
+def _decompose_hint(error: Exception) -> str | None:
+    text = str(error).lower()
+    if "data-dependent" in text or "guard" in text:
+        return ("An op's output size depends on tensor values (x[mask], nonzero, or y[mask] = one value per "
+                "selected element), which one static program cannot hold: write it with torch.where(mask, v, y), "
+                "which ttpack also uses for y[mask] = v when v is a scalar or one row.")
+    return None
+
+
 def _capture_hint(exported, error: Exception) -> str | None:
     """Where the ops torch_xla says it cannot capture are used in the model."""
     from .torch_locations import node_location
@@ -485,7 +494,7 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
             eager = wrapper(*tensors)
         with _stage(f"exporting {what} with torch.export", _export_hint):
             exported = torch.export.export(wrapper, tuple(tensors))
-        with _stage(f"decomposing {what}'s exported program"):
+        with _stage(f"decomposing {what}'s exported program", _decompose_hint):
             exported = _masked_assignments_as_where(
                 _views_as_reshapes(exported).run_decompositions(_decompositions()))
     # torch_xla would convert the weights to numpy itself, which fails on
