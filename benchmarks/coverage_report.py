@@ -106,10 +106,27 @@ def _jax(fn_name):
         import jax
         import jax.numpy as jnp
 
-        x = np.random.default_rng(1).standard_normal((4, 8)).astype(np.float32)
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((4, 8)).astype(np.float32)
+        if fn_name == "jax_rnn_scan":  # a tanh RNN cell scanned over 16 steps of [batch 2, 8 features]
+            wx, wh = rng.standard_normal((8, 16)).astype(np.float32) / 3, rng.standard_normal((16, 16)).astype(
+                np.float32) / 4
+
+            def rnn(xs):
+                return jax.lax.scan(lambda h, x: (jnp.tanh(x @ wx + h @ wh),) * 2, jnp.zeros((2, 16)), xs)
+
+            return rnn, [rng.standard_normal((16, 2, 8)).astype(np.float32)]
+        if fn_name == "jax_random_key_input":  # normal and uniform draws from a key the caller passes
+            def draw(key, x):
+                k1, k2 = jax.random.split(key)
+                return x + jax.random.normal(k1, x.shape), jax.random.uniform(k2, x.shape)
+
+            return draw, [np.asarray(jax.random.PRNGKey(7)), x]
         fns = {
             "jax_scan": lambda x: jax.lax.scan(lambda c, r: (c + jnp.tanh(r), c), jnp.zeros(8), x)[0],
             "jax_fori": lambda x: jax.lax.fori_loop(0, 5, lambda i, c: c * 0.5 + jnp.sin(c), x),
+            "jax_while_data_dependent": lambda x: jax.lax.while_loop(
+                lambda c: jnp.max(jnp.abs(c)) > 0.01, lambda c: c * 0.7, x),
             "jax_random": lambda x: x + jax.random.normal(jax.random.PRNGKey(0), x.shape),
             "jax_sort_topk": lambda x: (jnp.sort(x, axis=-1), jax.lax.top_k(x, 3)[0]),
             "jax_take_along_axis": lambda x: jnp.take_along_axis(x, jnp.argsort(x, axis=1), axis=1),
@@ -136,7 +153,8 @@ MODELS = {
     "rnn_tanh": _rnn("RNN"),
     "topk_sort_head": topk_head,
     **{name: _jax(name) for name in ("jax_scan", "jax_fori", "jax_random", "jax_sort_topk",
-                                     "jax_take_along_axis")},
+                                     "jax_take_along_axis", "jax_rnn_scan", "jax_random_key_input",
+                                     "jax_while_data_dependent")},
 }
 
 

@@ -125,10 +125,10 @@ def c_ops_header() -> str:
         out.append(f"#define TTP_ACTIVATION_{name.upper()} {code}")
     out.append(f"#define TTP_ACTIVATION_MAX {max(ops.ACTIVATIONS.values())}\n")
     bits = {"float32": "TTP_OP_TAKES_F32", "int32": "TTP_OP_TAKES_I32", "bool": "TTP_OP_TAKES_BOOL",
-            "bfloat16": "TTP_OP_TAKES_BF16"}
+            "bfloat16": "TTP_OP_TAKES_BF16", "float16": "TTP_OP_TAKES_F16"}
     out.append("/* Logical element types an op's inputs may have (the registry's dtypes). */")
     out.append("#define TTP_OP_TAKES_F32 1u\n#define TTP_OP_TAKES_I32 2u\n#define TTP_OP_TAKES_BOOL 4u\n"
-               "#define TTP_OP_TAKES_BF16 8u\n")
+               "#define TTP_OP_TAKES_BF16 8u\n#define TTP_OP_TAKES_F16 16u\n")
     out.append("/* Values of the math_fidelity attribute (tt-mlir's MathFidelity). */")
     for name, code in ops.MATH_FIDELITY.items():
         out.append(f"#define TTP_MATH_FIDELITY_{name.upper()} {code}")

@@ -147,7 +147,7 @@ def inspect(
             for t in p[kind]:
                 typer.echo(f"  {kind[:-1]:6} {t['name']}: {t['dtype']}{t['shape']}")
         counts: dict[str, int] = {}
-        for op in p["ops"]:
+        for op in p["ops"] + [op for r in p["regions"] for op in r["ops"]]:  # loop bodies counted once
             counts[op["op"]] = counts.get(op["op"], 0) + 1
         before = lowered.get(p["name"], {}).get("op_counts_lowered", {})
         typer.echo(f"  ops after compilation: {_counts(counts)}")
@@ -163,6 +163,13 @@ def inspect(
                 attrs = " ".join(f"{k}={v}" for k, v in op["attrs"].items())
                 typer.echo(f"    {i:4} {', '.join(map(typed, op['outputs']))} = {op['op']}("
                            f"{', '.join(map(typed, op['inputs']))}) {attrs}  @ {op['location']}")
+            for r, region in enumerate(p["regions"]):
+                typer.echo(f"    region {r}({', '.join(map(typed, region['inputs']))}) -> "
+                           f"{', '.join(map(typed, region['outputs']))}")
+                for i, op in enumerate(region["ops"]):
+                    attrs = " ".join(f"{k}={v}" for k, v in op["attrs"].items())
+                    typer.echo(f"      {i:4} {', '.join(map(typed, op['outputs']))} = {op['op']}("
+                               f"{', '.join(map(typed, op['inputs']))}) {attrs}  @ {op['location']}")
         if estimate:
             est = estimates[p["name"]]
             typer.echo(f"  ESTIMATED device time on {target.name} (roofline from published peaks; not a "

@@ -11,6 +11,8 @@ Per op: time = max(bytes moved / bandwidth, FLOPs / peak rate), where
   it (tt-metal's GEMM_FLOPS report); other ops at the eltwise rate.
 Ops that only move data count bytes only. Host <-> device transfers (the
 program's inputs and outputs) are not device time and are left out.
+A loop (`while`) is counted as ONE run of its cond and body: its trip count
+is known only at run time (the result says how many loops it holds).
 """
 
 from __future__ import annotations
@@ -82,7 +84,17 @@ def estimate_program(program: dict, target: Target) -> dict:
     dram_bw = target.dram_gbps * 1e9
     l1_bw = target.cores * L1_BYTES_PER_CYCLE * target.clock_ghz * 1e9
     rows, total = [], 0.0
-    for i, op in enumerate(program["ops"]):
+    regions = program.get("regions", [])
+
+    def op_seconds(op: dict) -> tuple[float, float, str, str | None, int, int, int]:
+        """(seconds, flops, bound, fidelity, dram, l1, host bytes) of one op;
+        a while's are those of one run of its cond and body."""
+        if op["op"] == "while":
+            parts = [op_seconds(o) for r in ("cond", "body") for o in regions[op["attrs"][r][0]]["ops"]]
+            seconds, flops = sum(p[0] for p in parts), sum(p[1] for p in parts)
+            compute = sum(p[0] for p in parts if p[2] == "compute")
+            return (seconds, flops, "compute" if compute > seconds - compute else "memory", None,
+                    *(sum(p[k] for p in parts) for k in (4, 5, 6)))
         dram = l1 = host = 0
         for t in op["inputs"] + op["outputs"]:
             where = _where(types[t]["storage"])
@@ -105,13 +117,20 @@ def estimate_program(program: dict, target: Target) -> dict:
             rate = target.eltwise_tflops() * 1e12
         t_mem = dram / dram_bw + l1 / l1_bw
         t_compute = flops / rate if flops else 0.0
-        seconds = max(t_mem, t_compute)
+        return (max(t_mem, t_compute), flops, "compute" if t_compute > t_mem else "memory", fidelity,
+                dram, l1, host)
+
+    for i, op in enumerate(program["ops"]):
+        seconds, flops, bound, fidelity, dram, l1, host = op_seconds(op)
         total += seconds
         rows.append({"index": i, "op": op["op"], "flops": flops, "dram_bytes": dram, "l1_bytes": l1,
-                     "host_bytes": host, "fidelity": fidelity, "seconds": seconds,
-                     "bound": "compute" if t_compute > t_mem else "memory"})
+                     "host_bytes": host, "fidelity": fidelity, "seconds": seconds, "bound": bound})
     compute = sum(r["seconds"] for r in rows if r["bound"] == "compute")
+    loops = sum(1 for r in regions for o in r["ops"] if o["op"] == "while") + sum(
+        1 for o in program["ops"] if o["op"] == "while")
+    note = "roofline estimate from published peak figures; not a measurement on a chip"
+    if loops:
+        note += f"; each of its {loops} loop(s) counted as one iteration (trip counts are known only at run time)"
     return {"target": target.name, "estimate": True, "ops": rows, "total_seconds": total,
             "compute_bound_seconds": compute, "memory_bound_seconds": total - compute,
-            "flops": sum(r["flops"] for r in rows),
-            "note": "roofline estimate from published peak figures; not a measurement on a chip"}
+            "flops": sum(r["flops"] for r in rows), "loops": loops, "note": note}

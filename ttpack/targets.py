@@ -100,7 +100,7 @@ _SOURCES = ("tt-mlir TTCoreOpsTypes.cpp default system descriptors", "docs.tenst
             "tt-metal tech_reports/GEMM_FLOPS.md")
 
 TARGETS: dict[str, Target] = {t.name: t for t in [
-    Target("cpu", "cpu", "the host CPU: float32, bfloat16, int32 and bool tensors in row-major host memory",
+    Target("cpu", "cpu", "the host CPU: float32, bfloat16, float16, int32 and bool tensors in row-major host memory",
            dtypes=("float32", "bfloat16", "int32", "bool")),
     Target("n150", "chip", "Tenstorrent Wormhole n150: one Wormhole chip", sources=_SOURCES, **_WORMHOLE),
     Target("n300", "chip", "Tenstorrent Wormhole n300: two Wormhole chips; a program runs on one",

@@ -58,6 +58,7 @@ class VerifyError(BuildError):
 # them by ~1.
 RELATIVE_TOLERANCE = 1e-3
 BF16_RELATIVE_TOLERANCE = 5e-2
+F16_RELATIVE_TOLERANCE = 2e-2  # float16 rounds 8x finer than bfloat16
 # A chip's formats (bfloat16 storage, block-float weights, LoFi) are not
 # float32's: its build reports their accuracy, warns below CHIP_WARNING and
 # refuses below CHIP_FAILURE, far below any format's own loss (bfloat4_b
@@ -142,9 +143,9 @@ def verify_archive(data: bytes, spec, chip: str | None = None) -> dict | None:
                 raise VerifyError(f"{o['name']} differs from {framework}'s by up to {o['max_abs_error']:.0f} "
                                   f"(integers must match exactly)", framework)
             continue
-        bf16 = any(np.asarray(g).dtype.name == "bfloat16" for g in got) or any(
-            np.asarray(x).dtype.name == "bfloat16" for x in inputs)
-        tolerance = BF16_RELATIVE_TOLERANCE if bf16 else RELATIVE_TOLERANCE
+        halves = {np.asarray(a).dtype.name for a in [*got, *inputs]}
+        tolerance = (BF16_RELATIVE_TOLERANCE if "bfloat16" in halves else
+                     F16_RELATIVE_TOLERANCE if "float16" in halves else RELATIVE_TOLERANCE)
         if o["max_rel_error"] > tolerance:
             raise VerifyError(f"{o['name']} differs from {framework}'s by up to {o['max_abs_error']:.3g} "
                               f"({o['max_rel_error']:.3g} of its largest magnitude; tolerance {tolerance:g})",

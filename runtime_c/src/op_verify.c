@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define IN(k) (&plan->tensors[op->inputs[k]])
@@ -269,6 +270,18 @@ static ttp_status* verify_typecast(const ttp_plan* plan, const ttp_op* op) {
   TTP_RETURN_IF_ERROR(check_arity(op, 1, 1));
   int dtype;
   TTP_RETURN_IF_ERROR(get_dtype_attr(op, TTP_ATTR_TYPECAST_DTYPE, &dtype));
+  TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, dtype));
+  return check_out_dims(plan, op, IN(0)->dims, (int)IN(0)->rank);
+}
+
+/* bitcast: float32 <-> int32, the same 32 bits, the same shape. */
+static ttp_status* verify_bitcast(const ttp_plan* plan, const ttp_op* op) {
+  TTP_RETURN_IF_ERROR(check_arity(op, 1, 1));
+  int dtype;
+  TTP_RETURN_IF_ERROR(get_dtype_attr(op, TTP_ATTR_BITCAST_DTYPE, &dtype));
+  int from = IN(0)->dtype;
+  if (!((from == TTP_DTYPE_FLOAT32 && dtype == TTP_DTYPE_INT32) || (from == TTP_DTYPE_INT32 && dtype == TTP_DTYPE_FLOAT32)))
+    return BAD("reinterprets float32 as int32 or back, not %s as %s", ttp_dtype_name(from), ttp_dtype_name(dtype));
   TTP_RETURN_IF_ERROR(check_out_dtype(plan, op, dtype));
   return check_out_dims(plan, op, IN(0)->dims, (int)IN(0)->rank);
 }
@@ -846,6 +859,83 @@ static ttp_status* verify_scatter(const ttp_plan* plan, const ttp_op* op) {
   return check_out_like(plan, op, x);
 }
 
+/* ---- control flow ------------------------------------------------------------------ */
+
+/* Region k's tensors `ts` (inputs or outputs) have the types of the
+   carried values (the while's inputs). */
+static ttp_status* check_carried(const ttp_plan* plan, const ttp_op* op, const char* what, const uint32_t* ts,
+                                 uint32_t n) {
+  if (n != op->n_inputs) return BAD("%s has %u values, the loop carries %u", what, n, op->n_inputs);
+  for (uint32_t k = 0; k < n; k++) {
+    const ttp_tensor* t = &plan->tensors[ts[k]];
+    if (t->dtype != IN(k)->dtype || !same_dims(t, IN(k)->dims, (int)IN(k)->rank))
+      return BAD("%s value %u is %s, the loop carries %s", what, k, tstr(t).s, tstr(IN(k)).s);
+  }
+  return NULL;
+}
+
+/* while(carried...) -> carried...: cond and body are two distinct regions;
+   cond takes the carried types to one bool scalar, body takes them to
+   themselves. (That regions form a tree is checked over the whole plan, in
+   verify_region_tree.) */
+static ttp_status* verify_while(const ttp_plan* plan, const ttp_op* op) {
+  if (op->n_inputs == 0) return BAD("carries no values");
+  TTP_RETURN_IF_ERROR(check_arity_outputs(op, 1, UINT32_MAX, op->n_inputs));
+  for (uint32_t k = 0; k < op->n_outputs; k++)
+    if (OUT(k)->dtype != IN(k)->dtype || !same_dims(OUT(k), IN(k)->dims, (int)IN(k)->rank))
+      return BAD("output %u is %s, the loop carries %s", k, tstr(OUT(k)).s, tstr(IN(k)).s);
+  int64_t hi = (int64_t)plan->n_regions - 1, c, b;
+  if (hi < 0) return BAD("names regions, but the program has none");
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_WHILE_COND, 0, hi, &c));
+  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_WHILE_BODY, 0, hi, &b));
+  if (c == b) return BAD("cond and body are one region %" PRId64, c);
+  const ttp_region* cond = &plan->regions[c];
+  const ttp_region* body = &plan->regions[b];
+  TTP_RETURN_IF_ERROR(check_carried(plan, op, "cond's input", cond->inputs, cond->n_inputs));
+  if (cond->n_outputs != 1) return BAD("cond returns %u values, expected one bool scalar", cond->n_outputs);
+  const ttp_tensor* pred = &plan->tensors[cond->outputs[0]];
+  if (pred->dtype != TTP_DTYPE_BOOL || pred->rank != 0)
+    return BAD("cond returns %s, expected a bool scalar", tstr(pred).s);
+  TTP_RETURN_IF_ERROR(check_carried(plan, op, "body's input", body->inputs, body->n_inputs));
+  return check_carried(plan, op, "body's output", body->outputs, body->n_outputs);
+}
+
+/* The region an op belongs to; -1 for the program's own ops. */
+static int64_t region_of(const ttp_plan* plan, uint32_t i) {
+  for (uint32_t r = 0; r < plan->n_regions; r++)
+    if (i >= plan->regions[r].first_op && i - plan->regions[r].first_op < plan->regions[r].n_ops) return r;
+  return -1;
+}
+
+/* Regions form a tree run from the program's ops: an op of region r names
+   only regions after r (so no region runs itself, directly or not), and
+   every region is named by exactly one op (so each has one place in the
+   tree, where the executor plans its buffers). */
+static ttp_status* verify_region_tree(const ttp_plan* plan) {
+  if (!plan->n_regions) return NULL;
+  uint32_t* named = calloc(plan->n_regions, sizeof *named);
+  if (!named) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory verifying regions");
+  ttp_status* st = NULL;
+  int64_t here = -1; /* the region of op i: the program's ops come first, then each region's in order */
+  for (uint32_t i = 0; i < plan->n_ops && !st; i++) {
+    while (here + 1 < (int64_t)plan->n_regions && i >= plan->regions[here + 1].first_op) here++;
+    const ttp_op* op = &plan->ops[i];
+    if (op->code != TTP_OP_WHILE) continue;
+    int64_t runs[2] = {op->attrs[TTP_ATTR_WHILE_COND].ints[0], op->attrs[TTP_ATTR_WHILE_BODY].ints[0]};
+    for (int k = 0; k < 2 && !st; k++) {
+      if (runs[k] <= here)
+        st = BAD("operation %u '%s' of region %" PRId64 " runs region %" PRId64 ", which is not after it "
+                 "(recursion, or regions out of order)", i, ttp_op_defs[op->code].name, here, runs[k]);
+      else if (named[runs[k]]++)
+        st = BAD("region %" PRId64 " is run by two operations; each region belongs to exactly one", runs[k]);
+    }
+  }
+  for (uint32_t r = 0; r < plan->n_regions && !st; r++)
+    if (!named[r]) st = BAD("region %u is run by no operation", r);
+  free(named);
+  return st;
+}
+
 /* ---- the plan ---------------------------------------------------------------------- */
 
 /* A switch over the enum, without a default: an op added to the registry
@@ -938,6 +1028,8 @@ static ttp_status* verify_op(const ttp_plan* plan, const ttp_op* op) {
     case TTP_OP_GATHER: return verify_gather(plan, op);
     case TTP_OP_UPDATE_SLICE: return verify_update_slice(plan, op);
     case TTP_OP_SCATTER: return verify_scatter(plan, op);
+    case TTP_OP_WHILE: return verify_while(plan, op);
+    case TTP_OP_BITCAST: return verify_bitcast(plan, op);
     case TTP_OP_COUNT: break;
   }
   return ttp_make_status(TTP_UNSUPPORTED, "this runtime (%s) cannot verify the op; upgrade ttpack",
@@ -948,9 +1040,14 @@ ttp_status* ttp_verify_ops(const ttp_plan* plan) {
   for (uint32_t i = 0; i < plan->n_ops; i++) {
     const ttp_op* op = &plan->ops[i];
     ttp_status* st = verify_op(plan, op);
-    if (st)
-      return ttp_annotate(st, "operation %u '%s' (%s)", i, ttp_op_defs[op->code].name,
-                          op->location[0] ? op->location : "unknown location");
+    if (st) {
+      int64_t r = region_of(plan, i);
+      const char* name = ttp_op_defs[op->code].name;
+      const char* loc = op->location[0] ? op->location : "unknown location";
+      if (r < 0) return ttp_annotate(st, "operation %u '%s' (%s)", i, name, loc);
+      return ttp_annotate(st, "region %" PRId64 " operation %u '%s' (%s)", r, i - plan->regions[r].first_op, name,
+                          loc);
+    }
   }
-  return NULL;
+  return verify_region_tree(plan);
 }

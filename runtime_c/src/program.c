@@ -4,6 +4,7 @@
  * matching their table entries, inputs and outputs dense host tensors, op
  * inputs of the logical types the op registry defines the op on; then each
  * op's own rules (op_verify.c), so every backend gets a fully verified plan. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ size_t ttp_dtype_size(int dtype) {
     case TTP_DTYPE_INT32:
       return 4;
     case TTP_DTYPE_BFLOAT16:
+    case TTP_DTYPE_FLOAT16:
       return 2;
     case TTP_DTYPE_BOOL:
       return 1;
@@ -35,6 +37,7 @@ static unsigned takes_bit(int dtype) {
     case TTP_DTYPE_INT32: return TTP_OP_TAKES_I32;
     case TTP_DTYPE_BOOL: return TTP_OP_TAKES_BOOL;
     case TTP_DTYPE_BFLOAT16: return TTP_OP_TAKES_BF16;
+    case TTP_DTYPE_FLOAT16: return TTP_OP_TAKES_F16;
     default: return 0;
   }
 }
@@ -153,7 +156,7 @@ static ttp_status* read_tensor(decoder* d, const ttp_fb_table* t, uint32_t index
   TTP_RETURN_IF_ERROR(charge_vector(d, &shape));
   if (!ttp_dtype_size(dtype))
     return ttp_make_status(TTP_UNSUPPORTED, "tensor %u has logical element type %s; this runtime computes "
-                           "float32, bfloat16, int32 and bool", index, ttp_dtype_name(dtype));
+                           "float32, bfloat16, float16, int32 and bool", index, ttp_dtype_name(dtype));
   TTP_RETURN_IF_ERROR(ttp_annotate(ttp_read_shape(&shape, &out->rank, out->dims, &out->numel), "tensor %u", index));
   if (!has_storage) return BAD("tensor %u has no storage", index);
   uint64_t cost = 0;
@@ -274,36 +277,66 @@ static ttp_status* read_op(decoder* d, const ttp_fb_table* t, uint32_t index, tt
 }
 
 /* Dataflow: each input tensor bound exactly once by the signature, each
-   intermediate produced exactly once and before any use, inputs and weights
-   never overwritten, outputs defined. */
+   intermediate produced exactly once (by an op, or as a region's input on
+   entry) and before any use, inputs and weights never overwritten, outputs
+   defined. Regions are isolated: their ops read only their own inputs, what
+   their own ops wrote, and weights (so the program's ops never read a
+   region's tensors either). */
+#define SCOPE_WEIGHT UINT32_MAX
 static ttp_status* check_dataflow(ttp_plan* plan) {
-  uint8_t* defined;
-  ALLOC(plan, defined, plan->n_tensors);
+  /* scope[t]: 0 = not defined yet, 1 = defined by the program, r + 2 = by region r, SCOPE_WEIGHT */
+  uint32_t* scope;
+  ALLOC(plan, scope, plan->n_tensors);
   for (uint32_t i = 0; i < plan->n_inputs; i++) {
     uint32_t t = plan->inputs[i].tensor;
     if (plan->tensors[t].kind != TTP_TENSOR_INPUT)
       return BAD("input '%s' is bound to tensor %u, which is not an input", plan->inputs[i].name, t);
-    if (defined[t]) return BAD("tensor %u is bound to two inputs", t);
-    defined[t] = 1;
+    if (scope[t]) return BAD("tensor %u is bound to two inputs", t);
+    scope[t] = 1;
   }
   for (uint32_t t = 0; t < plan->n_tensors; t++) {
-    if (plan->tensors[t].kind == TTP_TENSOR_WEIGHT) defined[t] = 1;
-    if (plan->tensors[t].kind == TTP_TENSOR_INPUT && !defined[t]) return BAD("input tensor %u is not in the signature", t);
+    if (plan->tensors[t].kind == TTP_TENSOR_WEIGHT) scope[t] = SCOPE_WEIGHT;
+    if (plan->tensors[t].kind == TTP_TENSOR_INPUT && !scope[t]) return BAD("input tensor %u is not in the signature", t);
   }
-  for (uint32_t i = 0; i < plan->n_ops; i++) {
-    const ttp_op* op = &plan->ops[i];
-    for (uint32_t k = 0; k < op->n_inputs; k++)
-      if (!defined[op->inputs[k]])
-        return BAD("operation %u '%s' reads tensor %u before it is computed", i, ttp_op_defs[op->code].name, op->inputs[k]);
-    for (uint32_t k = 0; k < op->n_outputs; k++) {
-      uint32_t t = op->outputs[k];
-      if (plan->tensors[t].kind != TTP_TENSOR_INTERMEDIATE || defined[t])
-        return BAD("operation %u '%s' writes tensor %u, which is an input, a weight or already computed", i, ttp_op_defs[op->code].name, t);
-      defined[t] = 1;
+  for (uint32_t s = 0; s <= plan->n_regions; s++) {
+    const ttp_region* r = s ? &plan->regions[s - 1] : NULL;
+    uint32_t here = s + 1, first = r ? r->first_op : 0, n = r ? r->n_ops : plan->n_main_ops;
+    char where[32] = "";
+    if (r) snprintf(where, sizeof where, "region %u ", s - 1);
+    for (uint32_t k = 0; r && k < r->n_inputs; k++) {
+      uint32_t t = r->inputs[k];
+      if (plan->tensors[t].kind != TTP_TENSOR_INTERMEDIATE || scope[t])
+        return BAD("%sinput %u is tensor %u, which is an input, a weight or already computed", where, k, t);
+      scope[t] = here;
     }
+    for (uint32_t i = first; i < first + n; i++) {
+      const ttp_op* op = &plan->ops[i];
+      for (uint32_t k = 0; k < op->n_inputs; k++) {
+        uint32_t t = op->inputs[k];
+        if (!scope[t])
+          return BAD("%soperation %u '%s' reads tensor %u before it is computed", where, i - first,
+                     ttp_op_defs[op->code].name, t);
+        if (scope[t] != here && scope[t] != SCOPE_WEIGHT)
+          return BAD("%soperation %u '%s' reads tensor %u of another region (regions are isolated: pass values "
+                     "in as the region's inputs)", where, i - first, ttp_op_defs[op->code].name, t);
+      }
+      for (uint32_t k = 0; k < op->n_outputs; k++) {
+        uint32_t t = op->outputs[k];
+        if (plan->tensors[t].kind != TTP_TENSOR_INTERMEDIATE || scope[t])
+          return BAD("%soperation %u '%s' writes tensor %u, which is an input, a weight or already computed", where,
+                     i - first, ttp_op_defs[op->code].name, t);
+        scope[t] = here;
+      }
+    }
+    for (uint32_t k = 0; r && k < r->n_outputs; k++)
+      if (scope[r->outputs[k]] != here && scope[r->outputs[k]] != SCOPE_WEIGHT)
+        return BAD("%soutput %u (tensor %u) is not computed in the region", where, k, r->outputs[k]);
   }
-  for (uint32_t i = 0; i < plan->n_outputs; i++)
-    if (!defined[plan->outputs[i].tensor]) return BAD("output '%s' is never computed", plan->outputs[i].name);
+  for (uint32_t i = 0; i < plan->n_outputs; i++) {
+    uint32_t t = plan->outputs[i].tensor;
+    if (scope[t] != 1 && scope[t] != SCOPE_WEIGHT)
+      return BAD("output '%s' is never computed", plan->outputs[i].name);
+  }
   return NULL;
 }
 
@@ -341,26 +374,73 @@ static ttp_status* check_input_types(const ttp_plan* plan) {
   return NULL;
 }
 
+/* Program.regions: each region's tables and vectors, counting the ops it
+   adds to the plan (after the program's own). */
+static ttp_status* read_region_tables(decoder* d, const ttp_fb_vector* regions, ttp_fb_vector* region_ops,
+                                      uint32_t* n_ops) {
+  TTP_RETURN_IF_ERROR(charge_vector(d, regions));
+  ALLOC(d->plan, d->plan->regions, regions->length);
+  d->plan->n_regions = regions->length;
+  for (uint32_t r = 0; r < regions->length; r++) {
+    ttp_fb_table t;
+    if (!ttp_fb_vector_table(regions, r, &t) || !ttp_fb_Region_operations(&t, &region_ops[r]))
+      return BAD("region %u: table out of bounds", r);
+    TTP_RETURN_IF_ERROR(charge(d, t.tbl_size));
+    TTP_RETURN_IF_ERROR(charge_vector(d, &region_ops[r]));
+    if (region_ops[r].length > UINT32_MAX - *n_ops) return BAD("region %u: too many operations", r);
+    d->plan->regions[r].first_op = *n_ops;
+    d->plan->regions[r].n_ops = region_ops[r].length;
+    *n_ops += region_ops[r].length;
+  }
+  return NULL;
+}
+
+static ttp_status* read_region(decoder* d, const ttp_fb_vector* regions, const ttp_fb_vector* region_ops,
+                               uint32_t r) {
+  ttp_region* out = &d->plan->regions[r];
+  ttp_fb_table t;
+  ttp_fb_vector ins, outs;
+  if (!ttp_fb_vector_table(regions, r, &t) || !ttp_fb_Region_inputs(&t, &ins) || !ttp_fb_Region_outputs(&t, &outs))
+    return BAD("region %u: table out of bounds", r);
+  out->n_inputs = ins.length;
+  out->n_outputs = outs.length;
+  ttp_status* st = read_indices(d, &ins, &out->inputs);
+  if (!st) st = read_indices(d, &outs, &out->outputs);
+  if (st) return ttp_annotate(st, "region %u", r);
+  for (uint32_t i = 0; i < out->n_ops; i++) {
+    ttp_fb_table op;
+    if (!ttp_fb_vector_table(region_ops, i, &op)) return BAD("region %u operation %u: table out of bounds", r, i);
+    st = read_op(d, &op, i, &d->plan->ops[out->first_op + i]);
+    if (st) return ttp_annotate(st, "region %u", r);
+  }
+  return NULL;
+}
+
 static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
   decoder dec = {m, plan, (uint64_t)TTP_DECODE_FACTOR * m->root.size};
   decoder* d = &dec;
-  ttp_fb_vector progs, tensors, ins, outs, ops;
+  ttp_fb_vector progs, tensors, ins, outs, ops, regions;
   ttp_fb_table p;
   ttp_fb_Archive_programs(&m->root, &progs);
   if (!ttp_fb_vector_table(&progs, index, &p) || !ttp_fb_Program_tensors(&p, &tensors) ||
       !ttp_fb_Program_inputs(&p, &ins) || !ttp_fb_Program_outputs(&p, &outs) ||
-      !ttp_fb_Program_operations(&p, &ops))
+      !ttp_fb_Program_operations(&p, &ops) || !ttp_fb_Program_regions(&p, &regions))
     return BAD("program table out of bounds");
   TTP_RETURN_IF_ERROR(charge(d, p.tbl_size));
   TTP_RETURN_IF_ERROR(charge_vector(d, &tensors));
   TTP_RETURN_IF_ERROR(charge_vector(d, &ops));
   plan->name = m->program_names[index];
   plan->n_tensors = tensors.length;
-  plan->n_ops = ops.length;
+  plan->n_main_ops = ops.length;
   plan->n_inputs = ins.length;
   plan->n_outputs = outs.length;
+  ttp_fb_vector* region_ops;
+  ALLOC(plan, region_ops, regions.length);
+  uint32_t n_ops = ops.length;
+  TTP_RETURN_IF_ERROR(read_region_tables(d, &regions, region_ops, &n_ops));
+  plan->n_ops = n_ops;
   ALLOC(plan, plan->tensors, tensors.length);
-  ALLOC(plan, plan->ops, ops.length);
+  ALLOC(plan, plan->ops, n_ops);
   for (uint32_t i = 0; i < tensors.length; i++) {
     ttp_fb_table t;
     if (!ttp_fb_vector_table(&tensors, i, &t)) return BAD("tensor %u: table out of bounds", i);
@@ -373,6 +453,7 @@ static ttp_status* decode(const ttp_model* m, uint32_t index, ttp_plan* plan) {
     if (!ttp_fb_vector_table(&ops, i, &t)) return BAD("operation %u: table out of bounds", i);
     TTP_RETURN_IF_ERROR(read_op(d, &t, i, &plan->ops[i]));
   }
+  for (uint32_t r = 0; r < regions.length; r++) TTP_RETURN_IF_ERROR(read_region(d, &regions, &region_ops[r], r));
   TTP_RETURN_IF_ERROR(check_dataflow(plan));
   TTP_RETURN_IF_ERROR(check_bindings(plan));
   TTP_RETURN_IF_ERROR(check_input_types(plan));

@@ -67,13 +67,29 @@ typedef struct ttp_binding {
   uint32_t tensor;
 } ttp_binding;
 
+/* A sub-program an op runs (a while's cond or body), over the plan's
+   tensors: its ops are plan.ops[first_op, first_op + n_ops). Verified: its
+   ops read only its inputs, tensors its ops wrote and weights; an op of
+   region r names only regions after r, each region is named by exactly one
+   op (a tree, no recursion), and the types match the naming op's rules. */
+typedef struct ttp_region {
+  uint32_t first_op, n_ops;
+  uint32_t n_inputs, n_outputs;
+  const uint32_t* inputs;       /* intermediates no op writes: set when the region is entered */
+  const uint32_t* outputs;
+} ttp_region;
+
 typedef struct ttp_plan {
   const char* name;
-  uint32_t n_tensors, n_inputs, n_outputs, n_ops;
+  uint32_t n_tensors, n_inputs, n_outputs;
+  uint32_t n_ops;               /* every op: the program's own first, then each region's */
+  uint32_t n_main_ops;          /* ops[0, n_main_ops) are the program's own, run in order */
+  uint32_t n_regions;
   ttp_tensor* tensors;
   ttp_binding* inputs;
   ttp_binding* outputs;
   ttp_op* ops;
+  ttp_region* regions;
   void* storage;                /* one allocation backing all arrays above */
 } ttp_plan;
 

@@ -85,12 +85,18 @@ static inline bool ttp_fb_Operation_location(const ttp_fb_table* t, ttp_fb_strin
 static inline bool ttp_fb_Binding_name(const ttp_fb_table* t, ttp_fb_string* v) { return ttp_fb_read_string(t, 0, v); }
 static inline bool ttp_fb_Binding_tensor(const ttp_fb_table* t, uint32_t* v) { return ttp_fb_read_scalar(t, 1, 4, v); }
 
+/* table Region */
+static inline bool ttp_fb_Region_inputs(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 0, 4, v); }
+static inline bool ttp_fb_Region_outputs(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 1, 4, v); }
+static inline bool ttp_fb_Region_operations(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 2, 4, v); }
+
 /* table Program */
 static inline bool ttp_fb_Program_name(const ttp_fb_table* t, ttp_fb_string* v) { return ttp_fb_read_string(t, 0, v); }
 static inline bool ttp_fb_Program_tensors(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 1, 4, v); }
 static inline bool ttp_fb_Program_inputs(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 2, 4, v); }
 static inline bool ttp_fb_Program_outputs(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 3, 4, v); }
 static inline bool ttp_fb_Program_operations(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 4, 4, v); }
+static inline bool ttp_fb_Program_regions(const ttp_fb_table* t, ttp_fb_vector* v) { return ttp_fb_read_vector(t, 5, 4, v); }
 
 /* table Segment */
 static inline bool ttp_fb_Segment_offset(const ttp_fb_table* t, uint64_t* v) { return ttp_fb_read_scalar(t, 0, 8, v); }

@@ -23,6 +23,7 @@ static size_t row_major_element_size(int dtype) {
     case TTP_DTYPE_UINT32:
       return 4;
     case TTP_DTYPE_BFLOAT16:
+    case TTP_DTYPE_FLOAT16:
     case TTP_DTYPE_UINT16:
       return 2;
     case TTP_DTYPE_UINT8:

@@ -38,6 +38,38 @@ void ttp_round_bf16_inplace(float* x, size_t n) {
   for (size_t i = 0; i < n; i++) x[i] = ttp_bf16_to_f32(ttp_f32_to_bf16(x[i]));
 }
 
+/* float16: 1 sign, 5 exponent (bias 15), 10 mantissa bits. */
+uint16_t ttp_f32_to_f16(float x) {
+  uint32_t u = f32_bits(x);
+  uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  uint32_t mag = u & 0x7FFFFFFFu;
+  if (mag > 0x7F800000u) return (uint16_t)(sign | 0x7E00u); /* NaN */
+  if (mag >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds past 65504: infinity */
+  int exp = (int)(mag >> 23) - 127 + 15;
+  uint32_t mant = (mag & 0x7FFFFFu) | 0x800000u; /* with the hidden bit */
+  int shift = exp > 0 ? 13 : 14 - exp;           /* bits dropped from the 24-bit significand */
+  if (shift > 24) return sign;                   /* below half the smallest subnormal */
+  uint32_t kept = mant >> shift, rest = mant & ((1u << shift) - 1u), half = 1u << (shift - 1);
+  if (rest > half || (rest == half && (kept & 1u))) kept++;
+  /* normal: exponent field exp, a carry out of the mantissa bumps it; subnormal: field 0 (a carry makes it 1) */
+  uint32_t bits = exp > 0 ? ((uint32_t)exp << 10) + (kept - 0x400u) : kept;
+  return (uint16_t)(sign | bits);
+}
+
+float ttp_f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+  if (exp == 0x1Fu) return bits_f32(sign | 0x7F800000u | (mant << 13)); /* inf, NaN */
+  if (exp == 0) { /* zero or subnormal: mant * 2^-24, exact in float32 */
+    float v = (float)mant * 5.9604644775390625e-8f;
+    return sign ? -v : v;
+  }
+  return bits_f32(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+}
+
+void ttp_round_f16_inplace(float* x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = ttp_f16_to_f32(ttp_f32_to_f16(x[i]));
+}
+
 /* ---- block floats ------------------------------------------------------
  *
  * Encoding follows tt-metal's convert_u32_to_bfp (impl/data_format/

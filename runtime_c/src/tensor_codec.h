@@ -21,6 +21,11 @@
 uint16_t ttp_f32_to_bf16(float x);
 float ttp_bf16_to_f32(uint16_t b);
 void ttp_round_bf16_inplace(float* x, size_t n);
+/* IEEE binary16 (float16): float32 -> float16 bits rounded to nearest even
+   (overflow to infinity, subnormals kept, NaN stays NaN), and back exactly. */
+uint16_t ttp_f32_to_f16(float x);
+float ttp_f16_to_f32(uint16_t h);
+void ttp_round_f16_inplace(float* x, size_t n);
 
 /* x holds rows of width values; each row is split into groups of 16 (the
    last one zero-padded) sharing one exponent, and every value is replaced

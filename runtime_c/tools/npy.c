@@ -10,7 +10,8 @@ static const struct {
   const char* descr;
   int dtype;
   size_t size;
-} kTypes[] = {{"<f4", TTP_DTYPE_FLOAT32, 4}, {"<i4", TTP_DTYPE_INT32, 4}, {"|b1", TTP_DTYPE_BOOL, 1}};
+} kTypes[] = {{"<f4", TTP_DTYPE_FLOAT32, 4}, {"<i4", TTP_DTYPE_INT32, 4}, {"|b1", TTP_DTYPE_BOOL, 1},
+               {"<f2", TTP_DTYPE_FLOAT16, 2}};
 
 /* Parses the Python-literal header dict NumPy writes:
    {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } */

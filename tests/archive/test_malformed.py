@@ -417,13 +417,20 @@ def test_newer_major_with_unknown_layout(base):
 
 
 def test_older_major(base):
-    expect_rejected(with_header(base.data, major=0), "format 0.0", f"{fmt.FORMAT_MAJOR}.x", "rebuild",
+    expect_rejected(with_header(base.data, major=0), f"format 0.{fmt.FORMAT_MINOR}", f"{fmt.FORMAT_MAJOR}.x",
+                    "rebuild",
                     exc=rt.IncompatibleArchiveError)
 
 
 def test_newer_minor_loads(base):
     """Any minor of the runtime's major is readable."""
     expect_loads_like_base(base, with_header(base.data, minor=fmt.FORMAT_MINOR + 7))
+
+
+def test_format_2_0_archive_loads(base):
+    """2.1 added Program.regions; an archive without loops is what 2.0 wrote."""
+    assert fmt.FORMAT_MINOR == 1 and not read_archive(base.path).programs[0]["regions"]
+    expect_loads_like_base(base, with_header(base.data, minor=0))
 
 
 # --------------------------------------------------------------------------
@@ -649,8 +656,8 @@ def test_negative_dimension(base):
 
 def test_unsupported_tensor_dtype(base):
     def patch(buf, root):
-        put(buf, field_pos(root.Programs(0).Tensors(0), 1), "B", 2)  # float16
-    expect_rejected(patched(base.data, patch), "tensor 0", "float16", exc=rt.UnsupportedError, reader="lenient")
+        put(buf, field_pos(root.Programs(0).Tensors(0), 1), "B", 4)  # float64
+    expect_rejected(patched(base.data, patch), "tensor 0", "float64", exc=rt.UnsupportedError, reader="lenient")
 
 
 def test_unknown_tensor_kind(base):
@@ -743,7 +750,8 @@ FUZZ_CHILD = textwrap.dedent("""
         try:
             m = rt.load(case)
             stage = "run"  # what loads must run, or fail cleanly
-            m(*[np.zeros(s.shape, s.dtype) for s in m.inputs])
+            if len(sys.argv) < 3:  # "load-only": a mutated loop may legitimately never end
+                m(*[np.zeros(s.shape, s.dtype) for s in m.inputs])
             counts["loaded"] += 1
         except rt.TTPackError as e:
             ok = type(e) in (rt.InvalidArchiveError, rt.IntegrityError, rt.UnsupportedError) and str(e)
@@ -768,6 +776,27 @@ def fuzz(base):
     proc = subprocess.run([sys.executable, "-c", FUZZ_CHILD, str(base.path)], capture_output=True,
                           text=True, timeout=120)
     return proc
+
+
+@pytest.fixture(scope="module")
+def fuzz_loop(tmp_path_factory, ttpack_run_exe):
+    """The same mutations of an archive holding a loop (regions, format 2.1),
+    loaded only: a mutated cond may make a well-formed loop that never ends."""
+    import jax
+
+    path = tmp_path_factory.mktemp("loop") / "loop.ttpack"
+    ttpack.build(lambda x: jax.lax.fori_loop(0, 3, lambda i, c: c * 2.0 + 1.0, x), [np.ones(4, np.float32)],
+                 output=path)
+    assert read_archive(path).programs[0]["regions"]
+    return subprocess.run([sys.executable, "-c", FUZZ_CHILD, str(path), "load-only"], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_loop_program_mutations_never_crash_the_decoder(fuzz_loop):
+    result = _fuzz_result(fuzz_loop)
+    assert result["counts"].get("load:InvalidArchiveError", 0) > 1000, result["counts"]
+    others = [u for u in result["unclean"] if u[2] != "UnicodeDecodeError"]
+    assert others == [], f"{len(others)} variants (case, stage, type, message): {others[:10]}"
 
 
 def _fuzz_result(fuzz) -> dict:

@@ -259,6 +259,17 @@ def test_inspect_shows_storage_plan_accuracy_and_estimate(tmp_path, mm):
     assert proc.returncode != 0 and "--estimate estimates chip time" in proc.stderr
 
 
+def test_inspect_shows_a_loop_and_its_regions(tmp_path):
+    fn = lambda x: jax.lax.fori_loop(0, 4, lambda i, c: jnp.tanh(c) * 2.0, x)
+    path, _ = _build(tmp_path, fn, [np.ones((32, 32), np.float32)])
+    out = run_cli("inspect", path, "--ops", "--estimate").stdout
+    assert "ttpack archive format 2.1" in out
+    assert "ops after compilation: " in out and "tanh 1" in out and "while 1" in out  # the body counted once
+    assert "region 0(" in out and "region 1(" in out and "= tanh(" in out
+    doc = json.loads(run_cli("inspect", path, "--json", "--estimate").stdout)
+    assert doc["estimates"]["main"]["loops"] == 1 and "one iteration" in doc["estimates"]["main"]["note"]
+
+
 def test_roofline_estimate_of_a_large_matmul_is_compute_bound_at_the_fidelity_peak(tmp_path):
     from ttpack.estimate import estimate_program
     from ttpack.targets import get_target

@@ -99,3 +99,23 @@ def test_int64_products(tmp_path):
 
     with pytest.raises(UnsupportedOpsError, match="an int64 product of 20 values up to 20"):
         ttpack.build(big, [np.zeros(2, np.int64)], output=tmp_path / "q.ttpack")
+
+
+def test_int64_scatter_add_that_can_leave_int32_is_refused(tmp_path):
+    ids = np.array([0, 2, 2, 1, 2], np.int64)
+
+    def fn(x):  # 5 updates of 10^9 may all land on one element (3 of them do)
+        return x + jnp.arange(4, dtype=jnp.int64).at[ids].add(jnp.full(5, 10 ** 9, jnp.int64))
+
+    with pytest.raises(UnsupportedOpsError, match=r"int64 scatter-add of 5 updates in \[1000000000, 1000000000\] "
+                                                  r"into values in \[0, 3\] can reach \[0, 5000000003\]") as e:
+        ttpack.build(fn, [np.zeros(4, np.int64)], output=tmp_path / "m.ttpack")
+    assert "test_int_ranges.py" in str(e.value)
+
+
+def test_int64_scatter_add_within_int32_builds(tmp_path):
+    ids = np.array([0, 2, 2, 1, 2], np.int64)
+    fn = lambda x: (x % 1000).at[ids].add(jnp.arange(5, dtype=jnp.int64) * 1000)
+    x = np.array([5, 123456, 7, 999], np.int64)
+    path = ttpack.build(fn, [x], output=tmp_path / "m.ttpack")
+    np.testing.assert_array_equal(rt.load(path)(x), np.asarray(jax.jit(fn)(x)))

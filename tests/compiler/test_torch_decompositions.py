@@ -147,3 +147,42 @@ def test_reductions_over_every_dim(tmp_path, reduce):
            "amax_keepdim": lambda x: x.amax(dim=[], keepdim=True)}
     x = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(0))
     _check(tmp_path, lambda self, x: (ops[reduce](x), x - ops[reduce](x)), [x], rtol=1e-5, atol=1e-5)
+
+
+# --- masked assignment ---------------------------------------------------------------------------
+
+
+def _masked(self, x):
+    import torch
+
+    y = x.clone()
+    y[x < 0] = 0.5                                   # a scalar into every selected element
+    z = x * 2
+    z[x[:, :, 0] > 0] = torch.tensor([1.0, -2.0, 3.0])  # one row of values into every selected row
+    w = x.clone()
+    w[x.abs() > 1] = torch.tensor(7, dtype=torch.int64)  # values of another dtype are cast, as PyTorch does
+    a = x.clone().index_put_((x > 0.5,), torch.tensor(10.0), accumulate=True)  # y[mask] += v
+    return y, z, w, a
+
+
+def test_masked_assignment_becomes_where(tmp_path):
+    import torch
+
+    x = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(3))
+    _check(tmp_path, _masked, [x])
+    x[0, 0] = torch.tensor([-1.0, 2.0, 0.0])  # other masks, same archive semantics
+    _check(tmp_path, _masked, [x])
+
+
+def test_masked_assignment_of_one_value_per_selected_element_is_refused(tmp_path):
+    import torch
+
+    def gather_then_assign(self, x):
+        y = x.clone()
+        y[x > 0] = x[x > 0] * 2  # as many values as the mask selects: a data-dependent shape
+        return y
+
+    # PyTorch itself cannot trace it without a data-dependent size (the stage is named)
+    with pytest.raises(ttpack.BuildError, match="exported program failed.*data-dependent") as e:
+        _check(tmp_path, gather_then_assign, [torch.randn(5)])
+    assert "torch.where(mask, v, y)" in str(e.value)

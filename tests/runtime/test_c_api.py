@@ -106,21 +106,36 @@ class Fb:
             offs.append(fb.BindingEnd(b))
         return self.tables(offs)
 
-    def program(self, tensors, inputs, outputs, ops, name="main") -> int:
+    def region(self, inputs, outputs, ops) -> int:
+        """A Region table: inputs and outputs are tensor indices, ops built tables."""
+        b = self.b
+        ins = b.CreateNumpyVector(np.asarray(inputs, np.uint32))
+        outs = b.CreateNumpyVector(np.asarray(outputs, np.uint32))
+        ops_off = self.tables(ops)
+        fb.RegionStart(b)
+        fb.RegionAddInputs(b, ins)
+        fb.RegionAddOutputs(b, outs)
+        fb.RegionAddOperations(b, ops_off)
+        return fb.RegionEnd(b)
+
+    def program(self, tensors, inputs, outputs, ops, name="main", regions=None) -> int:
         """tensors and ops: offsets of built tables (ops may repeat one);
-        inputs and outputs: (name, tensor index) pairs."""
+        inputs and outputs: (name, tensor index) pairs; regions: built Region tables."""
         b = self.b
         name_off = b.CreateString(name)
         t = self.tables(tensors)
         i = self.bindings(inputs)
         o = self.bindings(outputs)
         ops_off = self.tables(ops)
+        regions_off = self.tables(regions) if regions is not None else None
         fb.ProgramStart(b)
         fb.ProgramAddName(b, name_off)
         fb.ProgramAddTensors(b, t)
         fb.ProgramAddInputs(b, i)
         fb.ProgramAddOutputs(b, o)
         fb.ProgramAddOperations(b, ops_off)
+        if regions_off is not None:
+            fb.ProgramAddRegions(b, regions_off)
         return fb.ProgramEnd(b)
 
     def weight(self, name, shape, size, offset=0) -> int:

@@ -90,3 +90,23 @@ def test_sanitized_runtime_on_a_chip_archive(asan_run, tmp_path, rng):
     _runs_as_from_python(asan_run, tmp_path, path, x, ids)
     _refuses_corruptions_cleanly(asan_run, tmp_path, path.read_bytes(),
                                  sorted(set(np.linspace(0, len(path.read_bytes()) - 1, 40).astype(int))), ("flip",))
+
+
+def _loop_model(x, ids):
+    import jax
+
+    h = jax.lax.fori_loop(0, 3, lambda i, c: jnp.tanh(c) + ids[0], x)
+    s = jax.lax.scan(lambda c, r: (c + r, c * 2.0), jnp.zeros(x.shape[1], x.dtype), x)[1]
+    return h.astype(jnp.float16), s
+
+
+def test_sanitized_runtime_on_loops_and_float16(asan_run, tmp_path, rng):
+    """Regions (the while's cond and body, their buffers and the copies of
+    the carried values) and float16 outputs run cleanly. (Corrupted loops are
+    fuzzed at load in tests/archive/test_malformed.py: a mutated cond may
+    make a valid loop that never ends, so they are not run here.)"""
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    ids = rng.integers(0, 5, (4,)).astype(np.int32)
+    for target in ("cpu", "n150"):
+        path = ttpack.build(_loop_model, [x, ids], output=tmp_path / f"loop_{target}.ttpack", target=target)
+        _runs_as_from_python(asan_run, tmp_path, path, x, ids)

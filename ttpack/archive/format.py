@@ -25,7 +25,7 @@ import xxhash
 
 MAGIC = b"TTPACK\x00\x1a"
 FORMAT_MAJOR = 2
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 2.1: Program.regions (control flow)
 HEADER_SIZE = 80
 SEGMENT_ALIGNMENT = 4096
 WEIGHT_ALIGNMENT = 64

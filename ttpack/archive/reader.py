@@ -108,8 +108,7 @@ def _signature(bindings, tensors) -> list[dict]:
     return out
 
 
-def _program(p) -> dict:
-    tensors = [p.Tensors(i) for i in range(p.TensorsLength())]
+def _operations(p) -> list[dict]:
     ops = []
     for i in range(p.OperationsLength()):
         o = p.Operations(i)
@@ -123,6 +122,12 @@ def _program(p) -> dict:
                     "outputs": [o.Outputs(k) for k in range(o.OutputsLength())],
                     "attrs": attrs,
                     "location": (o.Location() or b"").decode()})
+    return ops
+
+
+def _program(p) -> dict:
+    tensors = [p.Tensors(i) for i in range(p.TensorsLength())]
+    regions = [p.Regions(i) for i in range(p.RegionsLength())]
     return {
         "name": p.Name().decode(),
         "inputs": _signature([p.Inputs(i) for i in range(p.InputsLength())], tensors),
@@ -130,7 +135,10 @@ def _program(p) -> dict:
         "tensors": len(tensors),
         "tensor_types": [{"shape": [t.Shape(j) for j in range(t.ShapeLength())], "dtype": dtype_name(t.Dtype()),
                           "storage": _storage(t.Storage()), "bytes": t.Storage().Size()} for t in tensors],
-        "ops": ops,
+        "ops": _operations(p),
+        "regions": [{"inputs": [r.Inputs(k) for k in range(r.InputsLength())],
+                     "outputs": [r.Outputs(k) for k in range(r.OutputsLength())],
+                     "ops": _operations(r)} for r in regions],
     }
 
 

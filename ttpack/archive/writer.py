@@ -18,7 +18,7 @@ import msgpack
 import numpy as np
 
 from ..compiler.ir import Program, Value
-from ..compiler.ops import FLOAT_ATTRS
+from ..compiler.ops import FLOAT_ATTRS, REGION_ATTRS
 from ..compiler.types import DTYPE_CODES, Storage
 from . import format as fmt
 from . import tiles
@@ -55,8 +55,9 @@ class WeightTable:
         rank = {name: i for i, name in enumerate(weight_order or [])}
         unique: dict[tuple[int, Storage], Value] = {}
         for program in programs:
-            for v in program.constants():
-                unique.setdefault((v.id, program.storage_of(v)), v)
+            for scope in [program, *program.nested_regions()]:  # each region keeps its own storage
+                for v in scope.own_constants():
+                    unique.setdefault((v.id, scope.storage_of(v)), v)
 
         def key(item):
             position, (_, v) = item
@@ -154,53 +155,45 @@ def _tables(b: flatbuffers.Builder, start, offsets) -> int:
     return b.EndVector()
 
 
-def _program(b: flatbuffers.Builder, program: Program, weights: WeightTable) -> int:
-    # Tensor indices: inputs, then constants, then op results in order.
-    tensors: list[tuple[Value, int]] = [(v, TENSOR_INPUT) for _, v in program.inputs]
-    tensors += [(v, TENSOR_WEIGHT) for v in program.constants()]
-    tensors += [(v, TENSOR_INTERMEDIATE) for op in program.ops for v in op.outputs]
-    index = {v.id: i for i, (v, _) in enumerate(tensors)}
+def _attribute(b: flatbuffers.Builder, name: str, value: tuple) -> int:
+    # the registry says which attributes are floats: never guess from Python types
+    floats = [float(x) for x in value] if name in FLOAT_ATTRS else []
+    ints = [] if name in FLOAT_ATTRS else [int(x) for x in value]
+    name_off = b.CreateString(name)
+    ints_off = _int64s(b, fb.AttributeStartIntsVector, ints) if ints else None
+    floats_off = None
+    if floats:
+        fb.AttributeStartFloatsVector(b, len(floats))
+        for x in reversed(floats):
+            b.PrependFloat64(x)
+        floats_off = b.EndVector()
+    fb.AttributeStart(b)
+    fb.AttributeAddName(b, name_off)
+    if ints_off is not None:
+        fb.AttributeAddInts(b, ints_off)
+    if floats_off is not None:
+        fb.AttributeAddFloats(b, floats_off)
+    return fb.AttributeEnd(b)
 
-    descs = []
-    for v, kind in tensors:
-        shape = _int64s(b, fb.TensorDescStartShapeVector, v.type.shape)
-        storage = _storage(b, program.storage_of(v), v.type.shape)
-        fb.TensorDescStart(b)
-        fb.TensorDescAddShape(b, shape)
-        fb.TensorDescAddDtype(b, DTYPE_CODES[v.type.dtype])
-        fb.TensorDescAddKind(b, kind)
-        if kind == TENSOR_WEIGHT:
-            fb.TensorDescAddWeight(b, weights.index[(v.id, program.storage_of(v))])
-        fb.TensorDescAddStorage(b, storage)
-        descs.append(fb.TensorDescEnd(b))
 
+def _region_numbers(program: Program) -> dict[int, int]:
+    """id(region) -> its index in Program.regions: every nested region,
+    parents before children, so an op of region r names only regions after r."""
+    return {id(r): i for i, r in enumerate(program.nested_regions())}
+
+
+def _operations(b: flatbuffers.Builder, ops, index: dict[int, int], regions: dict[int, int]) -> int:
     operations = []
-    for op in program.ops:
-        attrs = []
-        for name, value in op.attrs.items():
-            # the registry says which attributes are floats: never guess from Python types
-            floats = [float(x) for x in value] if name in FLOAT_ATTRS else []
-            ints = [] if name in FLOAT_ATTRS else [int(x) for x in value]
-            name_off = b.CreateString(name)
-            ints_off = _int64s(b, fb.AttributeStartIntsVector, ints) if ints else None
-            floats_off = None
-            if floats:
-                fb.AttributeStartFloatsVector(b, len(floats))
-                for x in reversed(floats):
-                    b.PrependFloat64(x)
-                floats_off = b.EndVector()
-            fb.AttributeStart(b)
-            fb.AttributeAddName(b, name_off)
-            if ints_off is not None:
-                fb.AttributeAddInts(b, ints_off)
-            if floats_off is not None:
-                fb.AttributeAddFloats(b, floats_off)
-            attrs.append(fb.AttributeEnd(b))
+    for op in ops:
+        attrs = dict(op.attrs)
+        for name in REGION_ATTRS.get(op.name, ()):  # the op's own region -> the program's
+            attrs[name] = (regions[id(op.regions[op.attrs[name][0]])],)
+        attr_offs = [_attribute(b, name, value) for name, value in attrs.items()]
         op_name = b.CreateString(op.name)
         loc = b.CreateString(op.location)
         ins = _uint32s(b, fb.OperationStartInputsVector, [index[v.id] for v in op.inputs])
         outs = _uint32s(b, fb.OperationStartOutputsVector, [index[v.id] for v in op.outputs])
-        attrs_off = _tables(b, fb.OperationStartAttributesVector, attrs)
+        attrs_off = _tables(b, fb.OperationStartAttributesVector, attr_offs)
         fb.OperationStart(b)
         fb.OperationAddOp(b, op_name)
         fb.OperationAddInputs(b, ins)
@@ -208,6 +201,51 @@ def _program(b: flatbuffers.Builder, program: Program, weights: WeightTable) -> 
         fb.OperationAddAttributes(b, attrs_off)
         fb.OperationAddLocation(b, loc)
         operations.append(fb.OperationEnd(b))
+    return _tables(b, fb.ProgramStartOperationsVector, operations)
+
+
+def _program(b: flatbuffers.Builder, program: Program, weights: WeightTable) -> int:
+    # Tensor indices: inputs, then constants, then op results in order; then
+    # per region, its inputs, its constants, its op results. Each scope has
+    # its own index (a constant two scopes read is a tensor in each, with the
+    # storage that scope keeps it in).
+    scopes = [program, *program.nested_regions()]
+    regions = _region_numbers(program)
+    tensors: list[tuple[Value, int, Program]] = []
+    indices: list[dict[int, int]] = []
+    for scope in scopes:
+        first = len(tensors)
+        kind = TENSOR_INPUT if scope is program else TENSOR_INTERMEDIATE
+        tensors += [(v, kind, scope) for _, v in scope.inputs]
+        tensors += [(v, TENSOR_WEIGHT, scope) for v in scope.own_constants()]
+        tensors += [(v, TENSOR_INTERMEDIATE, scope) for op in scope.ops for v in op.outputs]
+        indices.append({v.id: first + i for i, (v, _, _) in enumerate(tensors[first:])})
+
+    descs = []
+    for v, kind, scope in tensors:
+        shape = _int64s(b, fb.TensorDescStartShapeVector, v.type.shape)
+        storage = _storage(b, scope.storage_of(v), v.type.shape)
+        fb.TensorDescStart(b)
+        fb.TensorDescAddShape(b, shape)
+        fb.TensorDescAddDtype(b, DTYPE_CODES[v.type.dtype])
+        fb.TensorDescAddKind(b, kind)
+        if kind == TENSOR_WEIGHT:
+            fb.TensorDescAddWeight(b, weights.index[(v.id, scope.storage_of(v))])
+        fb.TensorDescAddStorage(b, storage)
+        descs.append(fb.TensorDescEnd(b))
+
+    region_offs = []
+    for scope, index in zip(scopes[1:], indices[1:]):
+        ins = _uint32s(b, fb.RegionStartInputsVector, [index[v.id] for _, v in scope.inputs])
+        outs = _uint32s(b, fb.RegionStartOutputsVector, [index[v.id] for _, v in scope.outputs])
+        ops_off = _operations(b, scope.ops, index, regions)
+        fb.RegionStart(b)
+        fb.RegionAddInputs(b, ins)
+        fb.RegionAddOutputs(b, outs)
+        fb.RegionAddOperations(b, ops_off)
+        region_offs.append(fb.RegionEnd(b))
+
+    index = indices[0]
 
     def bindings(pairs, start):
         offs = []
@@ -219,17 +257,20 @@ def _program(b: flatbuffers.Builder, program: Program, weights: WeightTable) -> 
             offs.append(fb.BindingEnd(b))
         return _tables(b, start, offs)
 
+    ops_off = _operations(b, program.ops, index, regions)
     name = b.CreateString(program.name)
     tensors_off = _tables(b, fb.ProgramStartTensorsVector, descs)
     inputs_off = bindings(program.inputs, fb.ProgramStartInputsVector)
     outputs_off = bindings(program.outputs, fb.ProgramStartOutputsVector)
-    ops_off = _tables(b, fb.ProgramStartOperationsVector, operations)
+    regions_off = _tables(b, fb.ProgramStartRegionsVector, region_offs) if region_offs else None
     fb.ProgramStart(b)
     fb.ProgramAddName(b, name)
     fb.ProgramAddTensors(b, tensors_off)
     fb.ProgramAddInputs(b, inputs_off)
     fb.ProgramAddOutputs(b, outputs_off)
     fb.ProgramAddOperations(b, ops_off)
+    if regions_off is not None:
+        fb.ProgramAddRegions(b, regions_off)
     return fb.ProgramEnd(b)
 
 

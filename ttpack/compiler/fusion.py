@@ -19,7 +19,7 @@ import numpy as np
 from . import ops as registry
 from .ir import Op, Program, Value, constant, inverse_permutation, resolve
 from .passes import dce, simplify
-from .types import DTYPE_CODES
+from .types import DTYPE_CODES, FLOAT_DTYPES
 
 ACT = registry.ACTIVATIONS
 
@@ -78,7 +78,7 @@ def sink_permutes(program: Program) -> Program:
     sub = partial(resolve, mapping)
 
     for op in program.ops:
-        op = Op(op.name, [sub(v) for v in op.inputs], op.attrs, op.outputs, op.location)
+        op = op.with_inputs([sub(v) for v in op.inputs])
         perm = _common_perm(op, producer)
         if perm is not None:
             inv = inverse_permutation(perm)
@@ -303,7 +303,7 @@ def fuse_linear(program: Program) -> Program:
     a reshape that keeps the last dim is moved before it first."""
     ops = []
     for op in program.ops:
-        if op.name == "matmul" and op.inputs[1].type.rank == 2 and op.inputs[1].type.dtype in ("float32", "bfloat16"):
+        if op.name == "matmul" and op.inputs[1].type.rank == 2 and op.inputs[1].type.dtype in FLOAT_DTYPES:
             n = op.inputs[1].type.shape[1]
             zero = constant(np.zeros(n, op.inputs[1].type.dtype))
             op = Op("linear", [op.inputs[0], op.inputs[1], zero], {"activation": (ACT["none"],)}, op.outputs,
@@ -363,11 +363,11 @@ def _backward_values(g: Graph, start: Value, depth: int) -> list[Value]:
     return list(found.values())
 
 
-_FLOAT_CODES = {DTYPE_CODES["float32"], DTYPE_CODES["bfloat16"]}
+_FLOAT_CODES = {DTYPE_CODES[d] for d in FLOAT_DTYPES}
 
 
 def _as_float32(data: np.ndarray) -> np.ndarray:
-    return data.astype(np.float32) if data.dtype.name == "bfloat16" else data
+    return data.astype(np.float32) if data.dtype.name in ("bfloat16", "float16") else data
 
 
 def _evaluate(ops: list[Op], x: Value, probe: np.ndarray, root: Value, order: dict[int, int]) -> np.ndarray:
@@ -458,7 +458,8 @@ def _equivalent(ops, x, root, order, name, attrs, extra, rng) -> bool:
         if got.shape != want.shape:
             return False
         # a bfloat16 program's constants are bfloat16 (1/sqrt(2) is 0.70703): within its precision
-        tol = dict(rtol=1e-2, atol=1e-2) if x.type.dtype == "bfloat16" else dict(rtol=1e-4, atol=1e-5)
+        tol = {"bfloat16": dict(rtol=1e-2, atol=1e-2), "float16": dict(rtol=2e-3, atol=2e-3)}.get(
+            x.type.dtype, dict(rtol=1e-4, atol=1e-5))
         if not np.allclose(got, want, equal_nan=True, **tol):
             return False
     return True
@@ -480,7 +481,7 @@ def _fuse_idiom(program: Program, anchors: set[str], candidates, depth: int = 4)
                 continue
             # farthest sources first: the largest subgraph that matches wins
             sources = [v for v in _backward_values(g, anchor.outputs[0], depth)
-                       if v.type.dtype in ("float32", "bfloat16")][::-1]
+                       if v.type.dtype in FLOAT_DTYPES][::-1]
             chain = _forward_values(g, anchor.outputs[0], depth=6, order=order)
             for root in reversed(chain):  # the largest match first
                 for x in sources:

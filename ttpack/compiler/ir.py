@@ -4,6 +4,12 @@ A Program is a straight-line list of ops in execution order. Values are
 produced by exactly one op, or are program inputs, or are constants (weights
 and literals, which carry their data). Passes are functions Program -> Program
 (ttpack/compiler/passes.py); ops are checked against the registry when built.
+
+Control flow is structured: an op with regions (`while`) owns sub-programs
+(its cond and body), each a Program whose inputs are the values the op hands
+it. Regions are isolated: they read only their own inputs, values their own
+ops compute, and constants. Passes run on every region as on a program
+(passes.run_pipeline), innermost first.
 """
 
 from __future__ import annotations
@@ -69,17 +75,32 @@ class Op:
     attrs: dict[str, tuple]
     outputs: list[Value]
     location: str = ""
+    # sub-programs the op runs, named by index in its attributes (a while's
+    # cond and body); () for every op without control flow
+    regions: tuple["Program", ...] = ()
 
     def __repr__(self) -> str:
         attrs = "".join(f" {k}={list(v)}" for k, v in self.attrs.items())
         return f"{', '.join(map(repr, self.outputs))} = {self.name}({', '.join(f'%{v.id}' for v in self.inputs)}){attrs}"
 
+    def with_inputs(self, inputs: list[Value]) -> "Op":
+        """The same op (attributes, outputs, location, regions) reading other inputs."""
+        return Op(self.name, list(inputs), self.attrs, self.outputs, self.location, self.regions)
 
-def make_op(name: str, inputs: list[Value], attrs: dict | None = None, location: str = "") -> Op:
-    """Builds an op, inferring its output types with the registry's shape rule."""
+
+def region_signature(region: "Program") -> tuple[list[TensorType], list[TensorType]]:
+    return [v.type for _, v in region.inputs], [v.type for _, v in region.outputs]
+
+
+def make_op(name: str, inputs: list[Value], attrs: dict | None = None, location: str = "",
+            regions: tuple["Program", ...] = ()) -> Op:
+    """Builds an op, inferring its output types with the registry's shape rule
+    (and checking its regions' signatures against its operands)."""
     attrs = {k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in (attrs or {}).items()}
-    out_types = registry.infer(name, [v.type for v in inputs], attrs)
-    return Op(name, list(inputs), attrs, [Value(t) for t in out_types], location)
+    in_types = [v.type for v in inputs]
+    out_types = registry.infer(name, in_types, attrs)
+    registry.check_regions(name, in_types, attrs, [region_signature(r) for r in regions])
+    return Op(name, list(inputs), attrs, [Value(t) for t in out_types], location, tuple(regions))
 
 
 @dataclass
@@ -103,8 +124,19 @@ class Program:
         return Program(self.name, self.inputs, self.outputs if outputs is None else outputs, ops,
                        self.storage, self.facts)
 
-    def constants(self) -> list[Value]:
-        """Constant values the program reads, in first-use order, deduplicated."""
+    def nested_regions(self) -> list["Program"]:
+        """Every region nested in the program, parents before their children
+        (each op's regions in order, each followed by its own)."""
+        found = []
+        for op in self.ops:
+            for r in op.regions:
+                found.append(r)
+                found += r.nested_regions()
+        return found
+
+    def own_constants(self) -> list[Value]:
+        """Constant values the program's own ops and outputs read (not its
+        regions'), in first-use order, deduplicated."""
         seen: dict[int, Value] = {}
         for op in self.ops:
             for v in op.inputs:
@@ -115,10 +147,22 @@ class Program:
                 seen.setdefault(v.id, v)
         return list(seen.values())
 
+    def constants(self) -> list[Value]:
+        """Constant values the program and its regions read, in first-use
+        order, deduplicated."""
+        seen: dict[int, Value] = {}
+        for scope in [self, *self.nested_regions()]:
+            for v in scope.own_constants():
+                seen.setdefault(v.id, v)
+        return list(seen.values())
+
     def op_counts(self) -> dict[str, int]:
+        """Ops by name, those inside regions included (counted once each,
+        however often they run)."""
         counts: dict[str, int] = {}
-        for op in self.ops:
-            counts[op.name] = counts.get(op.name, 0) + 1
+        for scope in [self, *self.nested_regions()]:
+            for op in scope.ops:
+                counts[op.name] = counts.get(op.name, 0) + 1
         return dict(sorted(counts.items()))
 
     def __str__(self) -> str:
@@ -136,6 +180,8 @@ class Program:
             ins = ", ".join(typed(v) if v.is_constant else f"%{v.id}" for v in op.inputs)
             loc = f"  # {op.location}" if op.location else ""
             lines.append(f"  {', '.join(map(typed, op.outputs))} = {op.name}({ins}){attrs}{loc}")
+            for r in op.regions:
+                lines += ["    " + line for line in str(r).splitlines()]
         lines.append("  return " + ", ".join(f"{n}=%{v.id}" for n, v in self.outputs))
         return "\n".join(lines)
 
@@ -148,7 +194,17 @@ def interpret(program: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return v.data if v.is_constant else env[v.id]
 
     for op in program.ops:
-        results = registry.evaluate(op.name, [get(v) for v in op.inputs], op.attrs)
+        if op.name == "while":
+            results = _interpret_while(op, [get(v) for v in op.inputs])
+        else:
+            results = registry.evaluate(op.name, [get(v) for v in op.inputs], op.attrs)
         for v, r in zip(op.outputs, results):
             env[v.id] = r
     return [get(v) for _, v in program.outputs]
+
+
+def _interpret_while(op: Op, carried: list[np.ndarray]) -> list[np.ndarray]:
+    cond, body = op.regions[op.attrs["cond"][0]], op.regions[op.attrs["body"][0]]
+    while bool(interpret(cond, carried)[0]):
+        carried = interpret(body, carried)
+    return carried

@@ -48,9 +48,10 @@ BY_NAME: dict[str, OpDef] = {}
 # every other attribute holds integers.
 FLOAT_ATTRS = {"epsilon", "value"}
 
-NUMERIC = ("float32", "bfloat16", "int32")
-FLOAT = ("float32", "bfloat16")
-ALL = ("float32", "bfloat16", "int32", "bool")
+# float16 is a logical type like bfloat16: computed in float32, rounded where stored
+NUMERIC = ("float32", "bfloat16", "float16", "int32")
+FLOAT = ("float32", "bfloat16", "float16")
+ALL = ("float32", "bfloat16", "float16", "int32", "bool")
 INTEGRAL = ("int32", "bool")
 
 # The compute config of ops that run on the matrix engine (tt-mlir's
@@ -642,7 +643,7 @@ _register("avg_pool2d", ("kernel", "stride", "padding", "count_include_pad"), _p
 _register("sum_pool2d", ("kernel", "stride", "padding"), _pool_rule, _sum_pool, FLOAT,
           "NHWC window sum (what reduce_window add lowers to before fusion into avg_pool2d)")
 _register("pad", ("low", "high", "value"), _pad_rule, _pad, ALL, "constant padding before/after each dim")
-_register("embedding", (), _embedding_rule, _embedding, ("int32", "float32", "bfloat16"),
+_register("embedding", (), _embedding_rule, _embedding, ("int32",) + FLOAT,
           "embedding(ids int32[...], table[V, D]) -> [..., D]; ids clamped to [0, V)")
 _register("argmax", ("dim", "keepdim"), _arg_rule, _arg(np.argmax), NUMERIC, "index of the max along dim (int32)")
 _register("argmin", ("dim", "keepdim"), _arg_rule, _arg(np.argmin), NUMERIC, "index of the min along dim (int32)")
@@ -908,7 +909,7 @@ def _scatter(xs, attrs):
     that does not fit inside x at its start is dropped whole (XLA)."""
     x, idx, u = xs
     dims, (mode,) = tuple(attrs["index_dims"]), attrs["mode"]
-    if x.dtype == np.dtype("bfloat16"):  # combined in float32, rounded once (as bfloat16 computes here)
+    if x.dtype in (np.dtype("bfloat16"), np.float16):  # combined in float32, rounded once (as computed here)
         return [_scatter([x.astype(np.float32), idx, u.astype(np.float32)], attrs)[0].astype(x.dtype)]
     out = np.array(x, copy=True)
     window = u.shape[idx.ndim - 1:]
@@ -943,6 +944,68 @@ _register("to_layout", (), _same_as_input, lambda xs, a: [xs[0]], ALL,
           "convert to the output's layout and storage element type (host <-> device, tilize, pack)")
 _register("to_memory_config", (), _same_as_input, lambda xs, a: [xs[0]], ALL,
           "move to the output's memory config (DRAM <-> L1, interleaved <-> sharded)")
+
+# --- control flow --------------------------------------------------------------
+#
+# An op with regions runs sub-programs (compiler/ir.py). Its attributes name
+# them by index: into the op's own regions in the IR, into the program's
+# regions in an archive (the writer renumbers). REGION_ATTRS lists, per op,
+# the attributes that hold region indices.
+REGION_ATTRS = {"while": ("cond", "body")}
+
+
+def _while_rule(ins, attrs):
+    if not ins:
+        raise OpError("while needs at least one carried value")
+    return list(ins)
+
+
+def _no_reference(xs, attrs):
+    raise AssertionError("an op with regions is evaluated by ir.interpret, never by the registry alone")
+
+
+_register("while", ("cond", "body"), _while_rule, _no_reference, ALL,
+          "while(carried...) -> carried...: while cond(carried) (a bool scalar) is true, carried = "
+          "body(carried); cond and body index regions taking the carried types, body returning them "
+          "(StableHLO's while)")
+
+
+def _bitcast_rule(ins, attrs):
+    (x,), out = ins, dtype_name(attrs["dtype"][0])
+    if {x.dtype, out} != {"float32", "int32"}:
+        raise OpError(f"bitcast reinterprets float32 as int32 or back, not {x.dtype} as {out}")
+    return [TensorType(x.shape, out)]
+
+
+_register("bitcast", ("dtype",), _bitcast_rule,
+          lambda xs, a: [np.ascontiguousarray(xs[0]).view(dtype_name(a["dtype"][0]))], ("float32", "int32"),
+          "bitcast(x) -> x's 32 bits read as the other of float32 and int32 (StableHLO's bitcast_convert; "
+          "jax.random builds floats from random bits this way)")
+
+
+def check_regions(name: str, ins: Sequence[TensorType], attrs: Attrs,
+                  regions: Sequence[tuple[list[TensorType], list[TensorType]]]) -> None:
+    """The regions (input types, output types) an op is built with fit it:
+    as many as its region attributes index, each index once, and for while a
+    cond taking the carried types to a bool scalar and a body taking them to
+    themselves."""
+    names = REGION_ATTRS.get(name, ())
+    if not names:
+        if regions:
+            raise OpError(f"{name} takes no regions, got {len(regions)}")
+        return
+    indices = [attrs[a][0] for a in names]
+    if sorted(indices) != list(range(len(regions))):
+        raise OpError(f"{name}'s region attributes {indices} do not index its {len(regions)} regions once each")
+    carried = list(ins)
+    cond, body = (regions[attrs[a][0]] for a in names)
+    if cond[0] != carried or cond[1] != [TensorType((), "bool")]:
+        raise OpError(f"while's cond takes {cond[0]} to {cond[1]}; it must take the carried values "
+                      f"{carried} to a bool scalar")
+    if body[0] != carried or body[1] != carried:
+        raise OpError(f"while's body takes {body[0]} to {body[1]}; it must take the carried values "
+                      f"{carried} to values of the same types")
+
 
 UNARY = {op.name for op in REGISTRY if op.shape_rule is _same_as_input} - {"to_layout", "to_memory_config"}
 BROADCASTING = {

@@ -12,7 +12,7 @@ from functools import partial
 import numpy as np
 
 from . import ops as registry
-from .ir import Op, Program, Value, constant, resolve
+from .ir import Op, Program, Value, constant, region_signature, resolve
 from ..errors import BuildError
 from .types import ELEMENT_BYTES, LOGICAL_DTYPES, broadcast_shapes
 
@@ -24,7 +24,7 @@ FOLD_GROWTH_LIMIT = 64 * 1024
 
 def _replace_uses(program: Program, ops: list[Op], mapping: dict[int, Value]) -> Program:
     sub = partial(resolve, mapping)
-    new_ops = [Op(op.name, [sub(v) for v in op.inputs], op.attrs, op.outputs, op.location) for op in ops]
+    new_ops = [op.with_inputs([sub(v) for v in op.inputs]) for op in ops]
     return program.with_ops(new_ops, [(n, sub(v)) for n, v in program.outputs])
 
 
@@ -36,7 +36,7 @@ def simplify(program: Program) -> Program:
     kept: list[Op] = []
 
     for op in program.ops:
-        op = Op(op.name, [resolve(mapping, v) for v in op.inputs], op.attrs, op.outputs, op.location)
+        op = op.with_inputs([resolve(mapping, v) for v in op.inputs])
         x = op.inputs[0] if op.inputs else None
         out = op.outputs[0]
         if op.name in ("reshape", "repeat") and x.type.shape == out.type.shape:
@@ -80,7 +80,7 @@ def fold_broadcasts(program: Program) -> Program:
                     same = False
                 if same:
                     inputs = trial
-            op = Op(op.name, inputs, op.attrs, op.outputs, op.location)
+            op = op.with_inputs(inputs)
         new_ops.append(op)
     return dce(program.with_ops(new_ops))
 
@@ -97,7 +97,7 @@ def fold_constants(program: Program) -> Program:
     kept = []
     for op in program.ops:
         inputs = [mapping.get(v.id, v) for v in op.inputs]
-        if all(v.is_constant for v in inputs):
+        if all(v.is_constant for v in inputs) and not op.regions:  # loops run at run time
             in_bytes = sum(v.type.nbytes for v in inputs)
             if all(o.type.nbytes <= max(in_bytes, FOLD_GROWTH_LIMIT) for o in op.outputs):
                 results = registry.evaluate(op.name, [v.data for v in inputs], op.attrs)
@@ -106,7 +106,7 @@ def fold_constants(program: Program) -> Program:
                     mapping[out.id] = constant(data.astype(out.type.dtype, copy=False), _folded_name(folded),
                                                folded=True)
                 continue
-        kept.append(Op(op.name, inputs, op.attrs, op.outputs, op.location))
+        kept.append(op.with_inputs(inputs))
     return dce(_replace_uses(program, kept, mapping))
 
 
@@ -178,6 +178,8 @@ def verify(program: Program) -> Program:
         expected = registry.infer(op.name, [v.type for v in op.inputs], op.attrs)
         if expected != [v.type for v in op.outputs]:
             raise AssertionError(f"{op!r}: shape rule gives {expected}")
+        registry.check_regions(op.name, [v.type for v in op.inputs], op.attrs,
+                               [region_signature(r) for r in op.regions])
         defined.update(v.id for v in op.outputs)
     for name, v in program.outputs:
         if not v.is_constant and v.id not in defined:
@@ -211,10 +213,22 @@ def verify_storage(program: Program, target) -> Program:
     return program
 
 
+def in_regions(p, program: Program) -> Program:
+    """Pass p run on every region of the program, innermost first, then on
+    the program: a region is a program of its own (its inputs are what the
+    op hands it), so every pass applies to it unchanged."""
+    if not any(op.regions for op in program.ops):
+        return p(program)
+    ops = [Op(op.name, op.inputs, op.attrs, op.outputs, op.location, tuple(in_regions(p, r) for r in op.regions))
+           if op.regions else op for op in program.ops]
+    return p(program.with_ops(ops))
+
+
 def run_pipeline(program: Program, passes=None) -> Program:
-    """Runs passes (default: the whole compile pipeline) in order."""
+    """Runs passes (default: the whole compile pipeline) in order, each on
+    the program and its regions."""
     if passes is None:
         from .pipeline import PIPELINE as passes
     for p in passes:
-        program = p(program)
+        program = in_regions(p, program)
     return program

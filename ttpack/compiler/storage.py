@@ -56,12 +56,17 @@ OUTPUT_DTYPE = {"embedding": "bfloat16"}
 INTERLEAVED_ONLY = {"reshape", "permute", "concat", "slice", "pad", "repeat", "embedding", "typecast",
                     "to_layout"}
 MATRIX_ENGINE = {"matmul", "linear", "conv2d", "conv_transpose2d"}
+# Ops that run regions: the runtime drives them from the host, and the values
+# they carry cross each region's boundary as a program's inputs and outputs
+# do, as dense host tensors (each region is assigned storage as a program).
+HOST_BOUNDARY = set(registry.REGION_ATTRS)
 
 
 def device_dtype(logical: str) -> str:
     """The storage type a device tensor of a logical type has by default
-    (TTNN has no bool: predicates are uint8 0/1)."""
-    return {"bool": "uint8"}.get(logical, logical)
+    (TTNN has no bool: predicates are uint8 0/1; nor float16: its values
+    are held exactly in float32)."""
+    return {"bool": "uint8", "float16": "float32"}.get(logical, logical)
 
 
 def _row_major_ok(v: Value, dtype: str) -> bool:
@@ -72,6 +77,8 @@ def _row_major_ok(v: Value, dtype: str) -> bool:
 
 def wanted_storage(op: Op, index: int, v: Value, options: CompileOptions) -> Storage:
     """The storage op's input `index` must have."""
+    if op.name in HOST_BOUNDARY:
+        return host_storage(v.type.dtype)
     rules = ROW_MAJOR_INPUTS.get(op.name, {})
     dtype = device_dtype(v.type.dtype)
     if index in rules:
@@ -85,6 +92,8 @@ def wanted_storage(op: Op, index: int, v: Value, options: CompileOptions) -> Sto
 
 
 def output_storage(op: Op, v: Value) -> Storage:
+    if op.name in HOST_BOUNDARY:
+        return host_storage(v.type.dtype)
     dtype = OUTPUT_DTYPE.get(op.name, device_dtype(v.type.dtype))
     if op.name in ROW_MAJOR_OUTPUTS and _row_major_ok(v, dtype):
         return Storage("row_major", dtype, DRAM)
@@ -132,7 +141,7 @@ def assign_storage(program: Program, options: CompileOptions) -> Program:
         storage[v.id] = host_storage(v.type.dtype)
     for op in program.ops:
         inputs = [place(v, wanted_storage(op, i, v, options), op.location) for i, v in enumerate(op.inputs)]
-        new = Op(op.name, inputs, op.attrs, op.outputs, op.location)
+        new = op.with_inputs(inputs)
         for v in op.outputs:
             storage[v.id] = output_storage(op, v)
         ops.append(new)
@@ -241,7 +250,7 @@ def _interleave_inputs(program: Program) -> Program:
                     ops.append(mv)
                     moved[v.id] = mv.outputs[0]
                 inputs[k] = moved[v.id]
-        ops.append(Op(op.name, inputs, op.attrs, op.outputs, op.location))
+        ops.append(op.with_inputs(inputs))
     return Program(program.name, program.inputs, program.outputs, ops, storage, dict(program.facts))
 
 
@@ -249,8 +258,9 @@ def plan_memory(program: Program, target: Target, options: CompileOptions) -> Pr
     """Peak DRAM (weights + live activations) and per-core L1 of the
     program on the chip; fails the build when either does not fit."""
     last = _last_uses(program)
-    weights = {v.id: program.storage_of(v).nbytes(v.type.shape) for v in program.constants()
-               if not program.storage_of(v).on_host}
+    weights = {(v.id, scope.storage_of(v)): scope.storage_of(v).nbytes(v.type.shape)
+               for scope in [program, *program.nested_regions()] for v in scope.own_constants()
+               if not scope.storage_of(v).on_host}
     weight_bytes = sum(weights.values())
     dram_live: dict[int, int] = {}
     l1_live: dict[int, int] = {}
@@ -262,8 +272,12 @@ def plan_memory(program: Program, target: Target, options: CompileOptions) -> Pr
                 dram_live[v.id] = s.nbytes(v.type.shape)
             elif s.memory.buffer_type == "l1":
                 l1_live[v.id] = l1_bytes_per_core(v.type.shape, s, target)
-        dram_peak = max(dram_peak, sum(dram_live.values()))
-        l1_peak = max(l1_peak, sum(l1_live.values()))
+        # while an op runs a region, the region's activations are live too
+        # (regions are planned first: passes.in_regions runs innermost first)
+        inner = [r.facts["memory_plan"] for r in op.regions]
+        dram_peak = max(dram_peak, sum(dram_live.values())
+                        + max((m["dram_activation_peak_bytes"] for m in inner), default=0))
+        l1_peak = max(l1_peak, sum(l1_live.values()) + max((m["l1_peak_bytes_per_core"] for m in inner), default=0))
         for live in (dram_live, l1_live):
             for vid in [vid for vid in live if last.get(vid, -1) <= i]:
                 del live[vid]

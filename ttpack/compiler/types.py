@@ -31,7 +31,8 @@ BLOCK_FLOATS = ("bfloat8_b", "bfloat4_b")
 # Element types of a program's tensors as the program means them (frontends
 # narrow the frameworks' others onto these, as tt-mlir does) and so of the
 # host buffers a program's inputs and outputs are bound to.
-LOGICAL_DTYPES = ("float32", "bfloat16", "int32", "bool")
+LOGICAL_DTYPES = ("float32", "bfloat16", "float16", "int32", "bool")
+FLOAT_DTYPES = ("float32", "bfloat16", "float16")  # the logical float types
 ELEMENT_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8, "int8": 1, "int16": 2, "int32": 4,
                  "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8, "bool": 1}
 # Bytes of one 32x32 tile of a block float: 64 shared exponents, then the

@@ -5,7 +5,8 @@ integers), so an int64 result beyond int32 would wrap silently. While the
 StableHLO importer lowers a function, this interval analysis follows the
 integer values it can bound (constants, iota, index arithmetic, remainders
 by a constant) through data movement and arithmetic, and for each int64
-add, subtract, multiply, negate, abs, power or shift left:
+add, subtract, multiply, negate, abs, power, shift left, product reduction
+or scatter-add:
 - whose result certainly leaves int32 (every operand bounded): an error,
   reported with the op's source location like an unsupported op;
 - that multiplies (or shifts) a value it cannot bound by a constant of
@@ -81,6 +82,8 @@ class IntRanges:
             return None
         if name == "stablehlo.reduce" and elem in _WIDE and _reduces_by("stablehlo.multiply", mop):
             return self._product(mop, ranges[0], location)
+        if name == "stablehlo.scatter" and elem in _WIDE and _reduces_by("stablehlo.add", mop) and len(ranges) == 3:
+            return self._scatter_sum(mop, ranges, outs[0])
         if name not in _CHECKED or elem not in _WIDE:
             return None
         if result is not None and (result[0] < INT32[0] or result[1] > INT32[1]):
@@ -114,6 +117,28 @@ class IntRanges:
         if biggest >= 2 and count > 1 and count * np.log2(biggest) > 31:
             return (f"an int64 product of {count} values up to {biggest} can reach {biggest}^{count}, beyond the "
                     f"int32 ttpack computes int64 as: compute it in float (TTNN has no 64-bit integers)")
+        return None
+
+    def _scatter_sum(self, mop, r: list, out) -> str | None:
+        """An int64 scatter-add (index_add, scatter_add, .at[].add): each
+        element receives at most one update per index tuple, so it ends in
+        [x_lo + n min(u_lo, 0), x_hi + n max(u_hi, 0)] for n index tuples;
+        refused when that leaves int32."""
+        from jaxlib.mlir import ir as mlir
+        from jaxlib.mlir.dialects import stablehlo
+
+        x, u = r[0], r[2]
+        if x is None or u is None:
+            return None
+        shape = mlir.RankedTensorType(mop.operands[1].type).shape
+        ivd = stablehlo.ScatterDimensionNumbers(mop.attributes["scatter_dimension_numbers"]).index_vector_dim
+        n = int(np.prod(shape, dtype=np.int64)) // (max(shape[ivd], 1) if ivd < len(shape) else 1)
+        lo, hi = x[0] + n * min(u[0], 0), x[1] + n * max(u[1], 0)
+        self.known[out.id] = (lo, hi)
+        if lo < INT32[0] or hi > INT32[1]:
+            return (f"an int64 scatter-add of {n} updates in [{u[0]}, {u[1]}] into values in [{x[0]}, {x[1]}] can "
+                    f"reach [{lo}, {hi}], beyond the int32 ttpack computes int64 as (TTNN has no 64-bit "
+                    f"integers): compute it in float, or keep the values within int32")
         return None
 
     @staticmethod

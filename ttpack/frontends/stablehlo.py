@@ -18,7 +18,7 @@ import numpy as np
 from ..compiler import ir
 from ..errors import BuildError
 from ..compiler.ops import OpError
-from ..compiler.types import LOGICAL_DTYPES, TensorType, dtype_code
+from ..compiler.types import FLOAT_DTYPES, LOGICAL_DTYPES, TensorType, dtype_code
 from .int_ranges import IntRanges
 from .torch_locations import torch_location
 
@@ -73,6 +73,8 @@ _RANGE_PRESERVING = {
     "stablehlo.clamp", "stablehlo.gather", "stablehlo.dynamic_slice", "stablehlo.dynamic_update_slice",
     "stablehlo.pad", "stablehlo.and", "stablehlo.or", "stablehlo.iota", "stablehlo.convert", "func.call",
     "stablehlo.reduce_window", "stablehlo.reverse", "stablehlo.sort", "chlo.top_k",
+    "stablehlo.while",  # its body's results are wrapped where they are computed
+    "stablehlo.bitcast_convert",  # 32-bit patterns only
 }
 # ops whose unsigned 32-bit semantics differ from int32's on values >= 2^31
 _SIGNED_ONLY = {"stablehlo.divide", "stablehlo.remainder", "stablehlo.maximum", "stablehlo.minimum",
@@ -132,6 +134,9 @@ class Lowerer:
     producer: dict[int, ir.Op] = field(default_factory=dict)
     location: str = ""
     ranges: IntRanges = field(default_factory=IntRanges)  # where int64 arithmetic may leave int32
+    # the value maps of the blocks being lowered, innermost last: a loop's
+    # regions may read values of the blocks around them (constants only)
+    scopes: list[dict] = field(default_factory=list)
 
     def emit(self, name: str, inputs: list[ir.Value], **attrs) -> ir.Value:
         op = ir.make_op(name, inputs, attrs, self.location)
@@ -142,16 +147,39 @@ class Lowerer:
 
     def lower_block(self, block, args: list[ir.Value]) -> list[ir.Value]:
         env = dict(zip(block.arguments, args))
+        self.scopes.append(env)
+        try:
+            return self._lower_ops(block, env)
+        finally:
+            self.scopes.pop()
+
+    def lookup(self, env: dict, v) -> ir.Value:
+        """The value of MLIR value v: from this block, or a constant of an enclosing one."""
+        if v in env:
+            return env[v]
+        for outer in reversed(self.scopes[:-1]):
+            if v in outer:
+                if not outer[v].is_constant and outer[v].id not in self.poisoned:
+                    raise Unsupported("a loop region reads a value computed outside the loop; pass it "
+                                      "through the loop's carried values")
+                return outer[v]
+        raise Unsupported("reads a value defined nowhere around it")
+
+    def _lower_ops(self, block, env: dict) -> list[ir.Value]:
         for mop in block.operations:
             name = mop.operation.name
             if name in ("func.return", "stablehlo.return"):
-                return [env[v] for v in mop.operands]
+                return [self.lookup(env, v) for v in mop.operands]
             self.location = format_location(mop.location)
             if self.call_site and ":" not in self.location:
                 # ops inside jnp helpers (@clip, @_where) carry no file; name the call
                 self.location = f"{self.call_site} ({self.location})"
-            inputs = [env[v] for v in mop.operands]
-            if any(v.id in self.poisoned for v in inputs):
+            try:
+                inputs = [self.lookup(env, v) for v in mop.operands]
+            except Unsupported as e:
+                self.problems.append((name, self.location, str(e)))
+                inputs = None
+            if inputs is None or any(v.id in self.poisoned for v in inputs):
                 outs = None  # already reported where the poison came from
             else:
                 try:
@@ -187,7 +215,7 @@ class Lowerer:
                 return u.data
             if u.id not in env:
                 op = self.producer.get(u.id)
-                if op is None:  # a program input
+                if op is None or op.regions:  # a program input, or a loop's result
                     raise NotConstant
                 results = registry.evaluate(op.name, [value(i) for i in op.inputs], op.attrs)
                 env.update((o.id, r) for o, r in zip(op.outputs, results))
@@ -433,14 +461,14 @@ def _dot_general(lo, mop, xs):
 
 # reduce body op -> (ttnn reduction, identity of the init value per dtype)
 _REDUCERS = {
-    "stablehlo.add": ("sum", {"float32": 0.0, "bfloat16": 0.0, "int32": 0}),
-    "stablehlo.maximum": ("max", {"float32": -np.inf, "bfloat16": -np.inf, "int32": np.iinfo(np.int32).min,
+    "stablehlo.add": ("sum", {"float32": 0.0, "bfloat16": 0.0, "float16": 0.0, "int32": 0}),
+    "stablehlo.maximum": ("max", {"float32": -np.inf, "bfloat16": -np.inf, "float16": -np.inf, "int32": np.iinfo(np.int32).min,
                                   "bool": False}),
-    "stablehlo.minimum": ("min", {"float32": np.inf, "bfloat16": np.inf, "int32": np.iinfo(np.int32).max,
+    "stablehlo.minimum": ("min", {"float32": np.inf, "bfloat16": np.inf, "float16": np.inf, "int32": np.iinfo(np.int32).max,
                                   "bool": True}),
     "stablehlo.or": ("max", {"bool": False}),
     "stablehlo.and": ("min", {"bool": True}),
-    "stablehlo.multiply": ("prod", {"float32": 1.0, "bfloat16": 1.0, "int32": 1}),
+    "stablehlo.multiply": ("prod", {"float32": 1.0, "bfloat16": 1.0, "float16": 1.0, "int32": 1}),
 }
 _COMBINE = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply"}
 
@@ -524,6 +552,56 @@ def _call(lo, mop, xs):
     return outs
 
 
+# --- control flow -----------------------------------------------------------------
+
+
+def _region(lo, block, types: list[TensorType], name: str) -> ir.Program | None:
+    """A region of a loop lowered as a program of its own (ir.py): its block
+    arguments become the program's inputs; None when something in it could
+    not be lowered (reported where it happened)."""
+    args = [ir.Value(t) for t in types]
+    outer_ops, outer_location = lo.ops, lo.location
+    lo.ops = []
+    try:
+        results = lo.lower_block(block, args)
+        ops = lo.ops
+    finally:
+        lo.ops, lo.location = outer_ops, outer_location
+    if any(v.id in lo.poisoned for v in results):
+        return None
+    return ir.Program(name, [(f"arg{i}", a) for i, a in enumerate(args)],
+                      [(f"result{i}", r) for i, r in enumerate(results)], ops)
+
+
+@lowering("stablehlo.while")
+def _while(lo, mop, xs):
+    """A loop, kept a loop: the archive holds its cond and body once, whatever
+    the trip count (lax.while_loop, fori_loop, scan; jax.random's threefry)."""
+    types = [x.type for x in xs]
+    cond = _region(lo, mop.regions[0].blocks[0], types, "cond")
+    body = _region(lo, mop.regions[1].blocks[0], types, "body")
+    if cond is None or body is None:  # already reported: poison the results quietly
+        outs = [ir.Value(t) for t in types]
+        lo.poisoned.update(v.id for v in outs)
+        return outs
+    op = ir.make_op("while", xs, {"cond": 0, "body": 1}, lo.location, (cond, body))
+    lo.ops.append(op)
+    for v in op.outputs:
+        lo.producer[v.id] = op
+    return op.outputs
+
+
+@lowering("stablehlo.bitcast_convert")
+def _bitcast_convert(lo, mop, xs):
+    (x,), out = xs, _result(mop)
+    widths = {element_type(mop.operands[0].type), element_type(mop.results[0].type)}
+    if not widths <= {"f32", "i32", "ui32"} or x.type.shape != out.shape:
+        raise Unsupported(f"bitcast_convert between {sorted(widths)} (only 32-bit float <-> integer, same shape)")
+    if x.type.dtype == out.dtype:
+        return [x]
+    return [lo.emit("bitcast", [x], dtype=dtype_code(out.dtype))]
+
+
 # --- NN ops ---------------------------------------------------------------------
 
 
@@ -555,6 +633,42 @@ def _custom_call(lo, mop, xs):
 @lowering("chlo.erf")
 def _erf(lo, mop, xs):
     return [lo.emit("erf", xs)]
+
+
+# erf_inv in float32 as M. Giles, "Approximating the erfinv function" (GPU
+# Computing Gems, 2011) computes it: w = -log((1 - x)(1 + x)), then one of two
+# polynomials (Horner, highest coefficient first) in w - 2.5 (w < 5) or
+# sqrt(w) - 3, times x; +-inf at +-1. XLA evaluates float32 erf_inv the same way.
+_ERF_INV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                    -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_ERF_INV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                 -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+@lowering("chlo.erf_inv")
+def _erf_inv(lo, mop, xs):
+    (x,) = xs
+    if x.type.dtype != "float32":
+        raise Unsupported(f"erf_inv of {x.type.dtype} (float32 only)")
+
+    def c(v):
+        return ir.constant(np.array(v, np.float32))
+
+    def horner(coeffs, t):
+        p = c(coeffs[0])
+        for k in coeffs[1:]:
+            p = lo.emit("add", [lo.emit("multiply", [p, t]), c(k)])
+        return p
+
+    one = c(1.0)
+    w = lo.emit("neg", [lo.emit("log", [lo.emit("multiply", [lo.emit("subtract", [one, x]),
+                                                             lo.emit("add", [one, x])])])])
+    central = horner(_ERF_INV_CENTRAL, lo.emit("subtract", [w, c(2.5)]))
+    tail = horner(_ERF_INV_TAIL, lo.emit("subtract", [lo.emit("sqrt", [w]), c(3.0)]))
+    p = lo.emit("where", [lo.emit("lt", [w, c(5.0)]), central, tail])
+    # at +-1 the polynomials overflow with alternating signs: erf_inv is +-inf there
+    edge = lo.emit("eq", [lo.emit("abs", [x]), one])
+    return [lo.emit("where", [edge, lo.emit("multiply", [x, c(np.inf)]), lo.emit("multiply", [p, x])])]
 
 
 @lowering("chlo.square")
@@ -1060,7 +1174,8 @@ def _reverse(lo, mop, xs):
 
 
 # Probe values for reading what a sort comparator does to its operands.
-_NAN_BITS = {"float32": [0x7FC00000, 0xFFC00000, 0x7F800001], "bfloat16": [0x7FC0, 0xFFC0, 0x7F81]}
+_NAN_BITS = {"float32": [0x7FC00000, 0xFFC00000, 0x7F800001], "bfloat16": [0x7FC0, 0xFFC0, 0x7F81],
+             "float16": [0x7E00, 0xFE00, 0x7C01]}
 
 
 def _probes(dtype: str) -> list[np.ndarray]:
@@ -1069,7 +1184,7 @@ def _probes(dtype: str) -> list[np.ndarray]:
     if dtype == "int32":
         return [np.array(v, np.int32) for v in (np.iinfo(np.int32).min, -7, -1, 0, 1, 5, np.iinfo(np.int32).max)]
     ordinary = [np.asarray(v).astype(dtype) for v in (-np.inf, -2.5, -0.0, 0.0, 1.0, 3.0e38, np.inf)]
-    bits = np.uint16 if dtype == "bfloat16" else np.uint32
+    bits = np.uint16 if dtype in ("bfloat16", "float16") else np.uint32
     return ordinary + [np.array(b, bits).view(dtype) for b in _NAN_BITS[dtype]]
 
 
@@ -1114,7 +1229,7 @@ def _key_transform(sub: Lowerer, v: ir.Value, arg: ir.Value) -> str:
     'identity', or 'canonical' (-0 -> +0 and NaN -> one NaN, the
     canonicalization JAX's sort comparators start with)."""
     same, canonical = True, True
-    is_float = arg.type.dtype in ("float32", "bfloat16")  # (numpy's kind of bfloat16 is "V")
+    is_float = arg.type.dtype in FLOAT_DTYPES  # (numpy's kind of bfloat16 is "V")
     for p in _probes(arg.type.dtype):
         out = _evaluate_with(sub, v, {arg.id: p})
         if out.shape != () or out.dtype != p.dtype:
@@ -1171,7 +1286,7 @@ def _sort_order(lo: Lowerer, mop, key_dtype: str) -> tuple[int, int]:
     if transform == "other" or _key_transform(sub, rhs, b) != transform:
         raise Unsupported("sort comparator that transforms its keys before comparing them")
     descending = int((direction == "GT") != swapped)
-    if key_dtype in ("float32", "bfloat16"):
+    if key_dtype in FLOAT_DTYPES:
         if kind not in (None, "FLOAT", "TOTALORDER"):
             raise Unsupported(f"{kind} comparison of float sort keys")
         # FLOAT comparisons leave NaN unordered: ordered here as NumPy does (last)
@@ -1218,7 +1333,7 @@ def _take_along(lo: Lowerer, payload: ir.Value, indices: ir.Value, dim: int) -> 
                 if line[0] != 0:
                     y = lo.emit("add", [y, ir.constant(np.array(line[0], np.int32))])
                 return y
-            if t.dtype in ("float32", "bfloat16") and np.array_equal(line, np.arange(n)):
+            if t.dtype in FLOAT_DTYPES and np.array_equal(line, np.arange(n)):
                 return lo.emit("typecast", [indices], dtype=dtype_code(t.dtype))
             rows = lookup(indices, np.ascontiguousarray(line.reshape(n, 1)))
             return lo.emit("reshape", [rows], shape=t.shape)

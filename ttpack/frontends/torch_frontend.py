@@ -106,6 +106,15 @@ def _export_hint(error: Exception) -> str | None:
     return None
 
 
+def _decompose_hint(error: Exception) -> str | None:
+    text = str(error).lower()
+    if "data-dependent" in text or "guard" in text:
+        return ("An op's output size depends on tensor values (x[mask], nonzero, or y[mask] = one value per "
+                "selected element), which one static program cannot hold: write it with torch.where(mask, v, y), "
+                "which ttpack also uses for y[mask] = v when v is a scalar or one row.")
+    return None
+
+
 def _capture_hint(exported, error: Exception) -> str | None:
     """Where the ops torch_xla says it cannot capture are used in the model."""
     from .torch_locations import node_location
@@ -370,6 +379,54 @@ def _views_as_reshapes(exported):
     return exported
 
 
+def _masked_assignments_as_where(exported):
+    """y[mask] = v (and y[mask] += v) with a boolean mask: aten.index_put
+    with one bool index, which torch_xla lowers through aten::nonzero and
+    rejects (its output size depends on the data). When v does not depend on
+    how many elements the mask selects (a scalar, or values broadcast over
+    the selected rows), the result is where(mask, v, y) (where(mask, y + v,
+    y) accumulating): the same values, with no data-dependent shape."""
+    import torch
+
+    aten = torch.ops.aten
+    graph = exported.graph_module.graph
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not aten.index_put.default:
+            continue
+        y, indices, values = node.args[:3]
+        accumulate = node.args[3] if len(node.args) > 3 else node.kwargs.get("accumulate", False)
+        if len(indices) != 1 or indices[0] is None:
+            continue
+        mask = indices[0]
+        y_val, m_val, v_val = (n.meta.get("val") for n in (y, mask, values))
+        if y_val is None or m_val is None or v_val is None or m_val.dtype != torch.bool:
+            continue
+        k = m_val.dim()
+        rest = tuple(y_val.shape[k:])
+        if tuple(m_val.shape) != tuple(y_val.shape[:k]):
+            continue
+        v_shape = tuple(v_val.shape)
+        if v_val.numel() != 1 and (len(v_shape) > len(rest) or any(
+                a not in (1, b) for a, b in zip(v_shape[::-1], rest[::-1]))):
+            continue  # one value per selected element: its count depends on the data
+        with graph.inserting_before(node):
+            m = graph.call_function(aten.reshape.default, (mask, list(m_val.shape) + [1] * len(rest)))
+            v = values
+            if v_val.numel() == 1 and len(v_shape) > len(rest):
+                v = graph.call_function(aten.reshape.default, (v, []))
+            if v_val.dtype != y_val.dtype:
+                v = graph.call_function(aten._to_copy.default, (v,), {"dtype": y_val.dtype})
+            if accumulate:
+                v = graph.call_function(aten.add.Tensor, (y, v))
+            out = graph.call_function(aten.where.self, (m, v, y))
+        out.meta = dict(node.meta)
+        node.replace_all_uses_with(out)
+        graph.erase_node(node)
+    graph.eliminate_dead_code()
+    exported.graph_module.recompile()
+    return exported
+
+
 def _decompositions() -> dict:
     """The decompositions ttpack runs on the exported program before torch_xla
     sees it: PyTorch's defaults, with the ops whose torch_xla treatment would
@@ -472,8 +529,9 @@ def lower_torch(module, example_inputs: Sequence[Any] | Mapping[str, Any],
             eager = wrapper(*tensors)
         with _stage(f"exporting {what} with torch.export", _export_hint):
             exported = torch.export.export(wrapper, tuple(tensors))
-        with _stage(f"decomposing {what}'s exported program"):
-            exported = _views_as_reshapes(exported).run_decompositions(_decompositions())
+        with _stage(f"decomposing {what}'s exported program", _decompose_hint):
+            exported = _masked_assignments_as_where(
+                _views_as_reshapes(exported).run_decompositions(_decompositions()))
     _refuse_mutations(exported, what)
     # torch_xla would convert the weights to numpy itself, which fails on
     # bfloat16: take them from the exported program instead. With node

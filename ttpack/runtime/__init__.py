@@ -75,7 +75,7 @@ _ERRORS = {2: ArchiveNotFoundError, 3: ArchiveIOError, 4: InvalidArchiveError,
 # be float arrays, rounded to bfloat16 to nearest even. ml_dtypes is imported
 # only for programs with bfloat16 inputs or outputs: its import takes
 # hundreds of milliseconds, most of this module's cold start.
-_DTYPES = {1: np.dtype(np.float32), 7: np.dtype(np.int32), 13: np.dtype(np.bool_)}
+_DTYPES = {1: np.dtype(np.float32), 2: np.dtype(np.float16), 7: np.dtype(np.int32), 13: np.dtype(np.bool_)}
 
 
 @functools.lru_cache(maxsize=None)

@@ -42,7 +42,7 @@ extern "C" {
 #define TTP_RUNTIME_VERSION "0.1.0"
 /* Archive format this runtime reads: any minor of this major. */
 #define TTP_FORMAT_MAJOR 2
-#define TTP_FORMAT_MINOR 0
+#define TTP_FORMAT_MINOR 1
 
 /* ---- status ---------------------------------------------------------- */
 

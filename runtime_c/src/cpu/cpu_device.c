@@ -28,11 +28,12 @@
 #include "../schema_generated.h"
 #include "../status.h"
 #include "../tensor_codec.h"
+#include "control_flow.h"
 #include "kernels.h"
 
 #define ARENA_ALIGN 64
 
-enum quantize { Q_NONE, Q_BF16, Q_BFP8, Q_BFP4 };
+enum quantize { Q_NONE, Q_BF16, Q_BFP8, Q_BFP4, Q_F16 };
 enum cut { CUT_NONE, CUT_HI5, CUT_HI7, CUT_LO7 };
 
 /* One operand transform of an emulated op: dst = cut(src). */
@@ -70,14 +71,24 @@ typedef struct cpu_executable {
 
 static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
 
-static int compute_dtype(int logical) { return logical == TTP_DTYPE_BFLOAT16 ? TTP_DTYPE_FLOAT32 : logical; }
+/* bfloat16 and float16 compute in float32, rounded where they are stored */
+static int compute_dtype(int logical) {
+  return logical == TTP_DTYPE_BFLOAT16 || logical == TTP_DTYPE_FLOAT16 ? TTP_DTYPE_FLOAT32 : logical;
+}
+
+/* Callers pass bfloat16 and float16 tensors as 16-bit patterns. */
+static float half_to_f32(int dtype, uint16_t bits) {
+  return dtype == TTP_DTYPE_FLOAT16 ? ttp_f16_to_f32(bits) : ttp_bf16_to_f32(bits);
+}
 
 static size_t compute_size(int dtype) { return dtype == TTP_DTYPE_BOOL ? 1 : 4; }
 
 static int quantize_of(const ttp_tensor* t) {
-  if (t->dtype != TTP_DTYPE_FLOAT32 && t->dtype != TTP_DTYPE_BFLOAT16) return Q_NONE;
+  if (t->dtype != TTP_DTYPE_FLOAT32 && t->dtype != TTP_DTYPE_BFLOAT16 && t->dtype != TTP_DTYPE_FLOAT16)
+    return Q_NONE;
   switch (t->storage.dtype) {
     case TTP_DTYPE_BFLOAT16: return Q_BF16;
+    case TTP_DTYPE_FLOAT16: return Q_F16;
     case TTP_DTYPE_BFLOAT8_B: return Q_BFP8;
     case TTP_DTYPE_BFLOAT4_B: return Q_BFP4;
     default: return t->dtype == TTP_DTYPE_BFLOAT16 ? Q_BF16 : Q_NONE;
@@ -89,6 +100,7 @@ static void quantize_tensor(const ttp_tensor* t, float* x, int q) {
   size_t width = t->rank ? (size_t)t->dims[t->rank - 1] : 1;
   switch (q) {
     case Q_BF16: ttp_round_bf16_inplace(x, (size_t)t->numel); break;
+    case Q_F16: ttp_round_f16_inplace(x, (size_t)t->numel); break;
     case Q_BFP8: ttp_quantize_block_float_inplace(x, (size_t)t->numel / width, width, 7); break;
     case Q_BFP4: ttp_quantize_block_float_inplace(x, (size_t)t->numel / width, width, 3); break;
     default: break;
@@ -148,8 +160,9 @@ static ttp_status* bind_weight(cpu_executable* ex, const ttp_tensor* stored, ttp
       uint32_t u32;
       switch (s->dtype) {
         case TTP_DTYPE_BFLOAT16:
+        case TTP_DTYPE_FLOAT16:
           memcpy(&u16, b + 2 * i, 2);
-          ((float*)buf)[i] = ttp_bf16_to_f32(u16);
+          ((float*)buf)[i] = half_to_f32(s->dtype, u16);
           break;
         case TTP_DTYPE_UINT32:
         case TTP_DTYPE_INT32:
@@ -292,6 +305,31 @@ typedef struct block {
   uint32_t tensor;
 } block;
 
+/* The step at which each op runs, for the memory plan: i + 1 for the
+   program's op i; a region's ops (and its inputs and outputs) at the step of
+   the program op that runs the region, directly or through nested regions,
+   so every tensor of a loop lives for the whole loop. Regions are verified
+   to form a tree in which an op names only regions laid out after it. */
+static void op_steps(const ttp_plan* p, uint32_t* step_of, uint32_t* birth, uint32_t* last_use) {
+  for (uint32_t i = 0; i < p->n_ops; i++) step_of[i] = i < p->n_main_ops ? i + 1 : 0;
+  for (uint32_t i = 0; i < p->n_ops; i++) {
+    const ttp_op* op = &p->ops[i];
+    if (!ttp_cpu_is_control_flow(op->code)) continue;
+    const int slots[2] = {TTP_ATTR_WHILE_COND, TTP_ATTR_WHILE_BODY};
+    for (int k = 0; k < 2; k++) {
+      const ttp_region* r = &p->regions[op->attrs[slots[k]].ints[0]];
+      for (uint32_t j = 0; j < r->n_ops; j++) step_of[r->first_op + j] = step_of[i];
+      for (int side = 0; side < 2; side++) {
+        const uint32_t* ts = side ? r->outputs : r->inputs;
+        for (uint32_t j = 0; j < (side ? r->n_outputs : r->n_inputs); j++) {
+          if (birth[ts[j]] == UINT32_MAX) birth[ts[j]] = step_of[i];
+          last_use[ts[j]] = step_of[i];
+        }
+      }
+    }
+  }
+}
+
 /* First-fit placement of arena tensors by lifetime: a tensor's block is
    freed after its last reader runs, so later tensors can reuse it. Converted
    inputs are born before the first op; an op's outputs and the scratch its
@@ -301,18 +339,22 @@ static ttp_status* plan_memory(cpu_executable* ex) {
   uint32_t n = p->n_tensors ? p->n_tensors : 1;
   uint32_t* last_use = calloc(n, sizeof *last_use);
   uint32_t* birth = malloc(n * sizeof *birth);
+  uint32_t* step_of = malloc((p->n_ops ? p->n_ops : 1) * sizeof *step_of);
   block* live = calloc(n, sizeof *live);
-  if (!last_use || !birth || !live) {
+  if (!last_use || !birth || !step_of || !live) {
     free(last_use);
     free(birth);
+    free(step_of);
     free(live);
     return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory planning memory");
   }
-  /* steps: 0 = before the first op, i + 1 = op i */
+  /* steps: 0 = before the first op, i + 1 = the program's op i (op_steps) */
   for (uint32_t t = 0; t < p->n_tensors; t++) birth[t] = UINT32_MAX;
   for (uint32_t t = 0; t < p->n_tensors; t++)
     if (ex->in_arena[t] && p->tensors[t].kind == TTP_TENSOR_INPUT) birth[t] = last_use[t] = 0;
+  op_steps(p, step_of, birth, last_use);
   for (uint32_t i = 0; i < p->n_ops; i++) {
+    uint32_t step = step_of[i];
     const ttp_op* ops[2] = {&p->ops[i], NULL};
     const emulated_op* e = ex->emulated[i];
     if (e) {
@@ -322,23 +364,23 @@ static ttp_status* plan_memory(cpu_executable* ex) {
     for (int k = 0; k < 2 && ops[k]; k++) {
       for (uint32_t j = 0; j < ops[k]->n_outputs; j++) {
         uint32_t t = ops[k]->outputs[j];
-        if (birth[t] == UINT32_MAX) birth[t] = i + 1;
-        last_use[t] = i + 1;
+        if (birth[t] == UINT32_MAX) birth[t] = step;
+        last_use[t] = step;
       }
       for (uint32_t j = 0; j < ops[k]->n_inputs; j++) {
         uint32_t t = ops[k]->inputs[j];
-        if (birth[t] == UINT32_MAX) birth[t] = i + 1; /* a cut operand */
-        last_use[t] = i + 1;
+        if (birth[t] == UINT32_MAX) birth[t] = step; /* a cut operand */
+        last_use[t] = step;
       }
     }
     /* an emulated op's cuts read the original operands at this step too */
-    for (uint32_t j = 0; j < p->ops[i].n_inputs; j++) last_use[p->ops[i].inputs[j]] = i + 1;
-    for (uint32_t j = 0; j < p->ops[i].n_outputs; j++) last_use[p->ops[i].outputs[j]] = i + 1;
+    for (uint32_t j = 0; j < p->ops[i].n_inputs; j++) last_use[p->ops[i].inputs[j]] = step;
+    for (uint32_t j = 0; j < p->ops[i].n_outputs; j++) last_use[p->ops[i].outputs[j]] = step;
   }
   for (uint32_t i = 0; i < p->n_outputs; i++) last_use[p->outputs[i].tensor] = UINT32_MAX;
 
   size_t n_live = 0, high = 0;
-  for (uint32_t step = 0; step <= p->n_ops; step++) {
+  for (uint32_t step = 0; step <= p->n_main_ops; step++) {
     for (uint32_t t = 0; t < p->n_tensors; t++) {
       if (!ex->in_arena[t] || birth[t] != step) continue;
       size_t need = align_up(p->tensors[t].nbytes ? p->tensors[t].nbytes : 1);
@@ -360,6 +402,7 @@ static ttp_status* plan_memory(cpu_executable* ex) {
   }
   free(last_use);
   free(birth);
+  free(step_of);
   free(live);
   ex->arena_size = high;
   return NULL;
@@ -427,6 +470,7 @@ static ttp_status* build_view(cpu_executable* ex) {
     const ttp_op* op = &v->ops[i];
     const ttp_cpu_kernel* k = &ttp_cpu_kernels[op->code];
     const char* name = ttp_op_defs[op->code].name;
+    if (ttp_cpu_is_control_flow(op->code)) continue; /* run by control_flow.c, not a kernel */
     if (!k->run)
       return ttp_make_status(TTP_UNSUPPORTED,
                              "program '%s' operation %u: op %s has no CPU kernel in this runtime (%s); "
@@ -511,6 +555,36 @@ static void run_emulated(cpu_executable* ex, const emulated_op* e) {
   }
 }
 
+static void run_ops(cpu_executable* ex, uint32_t first, uint32_t count);
+
+static void run_region(void* ctx, uint32_t region) {
+  cpu_executable* ex = ctx;
+  run_ops(ex, ex->view.regions[region].first_op, ex->view.regions[region].n_ops);
+}
+
+static void stored(void* ctx, uint32_t t) {
+  cpu_executable* ex = ctx;
+  if (ex->quantize[t]) quantize_tensor(&ex->view.tensors[t], ex->data[t], ex->quantize[t]);
+}
+
+/* Runs ops [first, first + count) of the view in order; each output is
+   rounded to what its storage holds. */
+static void run_ops(cpu_executable* ex, uint32_t first, uint32_t count) {
+  const ttp_plan* v = &ex->view;
+  for (uint32_t i = first; i < first + count; i++) {
+    const ttp_op* op = &v->ops[i];
+    if (ttp_cpu_is_control_flow(op->code)) {
+      const ttp_region_runner runner = {ex, run_region, stored};
+      ttp_cpu_run_while(v, op, ex->data, &runner);
+    } else if (ex->emulated[i]) {
+      run_emulated(ex, ex->emulated[i]);
+    } else {
+      ttp_cpu_kernels[op->code].run(v, op, ex->data);
+    }
+    for (uint32_t k = 0; k < op->n_outputs; k++) stored(ex, op->outputs[k]);
+  }
+}
+
 static ttp_status* cpu_execute(void* handle, const ttp_buffer* inputs, const ttp_buffer* outputs) {
   cpu_executable* ex = handle;
   const ttp_plan* p = ex->plan;
@@ -522,32 +596,24 @@ static ttp_status* cpu_execute(void* handle, const ttp_buffer* inputs, const ttp
       ex->data[t] = inputs[i].data;
       continue;
     }
-    const uint8_t* bits = inputs[i].data; /* bfloat16 */
+    const uint8_t* bits = inputs[i].data; /* bfloat16 or float16 */
     float* x = ex->data[t];
     for (int64_t j = 0; j < v->tensors[t].numel; j++) {
       uint16_t b;
       memcpy(&b, bits + 2 * j, 2);
-      x[j] = ttp_bf16_to_f32(b);
+      x[j] = half_to_f32(p->tensors[t].dtype, b);
     }
   }
-  for (uint32_t i = 0; i < v->n_ops; i++) {
-    const ttp_op* op = &v->ops[i];
-    if (ex->emulated[i]) run_emulated(ex, ex->emulated[i]);
-    else ttp_cpu_kernels[op->code].run(v, op, ex->data);
-    for (uint32_t k = 0; k < op->n_outputs; k++) {
-      uint32_t t = op->outputs[k];
-      if (ex->quantize[t]) quantize_tensor(&v->tensors[t], ex->data[t], ex->quantize[t]);
-    }
-  }
+  run_ops(ex, 0, v->n_main_ops);
   for (uint32_t i = 0; i < p->n_outputs; i++) {
     uint32_t t = p->outputs[i].tensor;
     const ttp_tensor* host = &p->tensors[t];
     if (!host->nbytes) continue;
-    if (host->dtype == TTP_DTYPE_BFLOAT16) {
+    if (host->dtype == TTP_DTYPE_BFLOAT16 || host->dtype == TTP_DTYPE_FLOAT16) {
       const float* x = ex->data[t];
       uint8_t* bits = outputs[i].data;
       for (int64_t j = 0; j < host->numel; j++) {
-        uint16_t b = ttp_f32_to_bf16(x[j]);
+        uint16_t b = host->dtype == TTP_DTYPE_FLOAT16 ? ttp_f32_to_f16(x[j]) : ttp_f32_to_bf16(x[j]);
         memcpy(bits + 2 * j, &b, 2);
       }
     } else {

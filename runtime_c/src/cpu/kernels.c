@@ -1985,5 +1985,6 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_UPDATE_SLICE] = {NULL, run_update_slice},
     [TTP_OP_SCATTER] = {NULL, run_scatter},
     [TTP_OP_TO_LAYOUT] = {NULL, run_reshape},
+    [TTP_OP_BITCAST] = {NULL, run_reshape}, /* float32 <-> int32: the same 4 bytes per element */
     [TTP_OP_TO_MEMORY_CONFIG] = {NULL, run_reshape},
 };
