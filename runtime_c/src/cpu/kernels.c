@@ -10,17 +10,19 @@
  * element types. run never fails, allocates nothing and touches no buffer
  * of a tensor with no elements (such buffers may be NULL).
  *
- * Numerical choices: float32 matmuls and sums accumulate in double, so their
- * results are at least as accurate as numpy's float32 BLAS / pairwise sums.
- * The NN ops' references compute in float64: pools, norms, softmax and the
- * activations do too (one rounding at the end, or two for softmax), while
- * linear and conv2d, the hot paths, accumulate in float32 blocks of at most
- * GEMM_KC terms (see the GEMM section) like float32 BLAS; cumsum is float32
+ * Numerical choices: float32 sums accumulate in double, so their results are
+ * at least as accurate as numpy's pairwise sums and float32 BLAS. The NN ops' references
+ * compute in float64: pools, norms, softmax and the activations do too (one
+ * rounding at the end, or two for softmax), while linear and conv2d, the hot
+ * paths, accumulate in float32 blocks of at most 256 terms (gemm.c) like
+ * float32 BLAS; matmul accumulates in double; cumsum is float32
  * as its reference. int32 arithmetic wraps (computed in uint32_t). bool is one byte, 0 or 1;
  * ops that compute bools (logical ops, comparisons, casts, bool max/min) read
  * any nonzero byte as true and write 0 or 1, data movement copies bytes.
  */
 #include "kernels.h"
+
+#include "gemm.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -536,8 +538,11 @@ static void run_typecast(const ttp_plan* plan, const ttp_op* op, void* const* da
 /* ---- matmul ---------------------------------------------------------------------------- */
 
 /* Output columns are produced TILE at a time so an i-k-j loop can keep its
-   accumulators (double for float32: see the file comment) on the stack. */
+   accumulators (double for float32: see the file comment) on the stack.
+   Rows of every batch are split into tasks for the device's threads; each
+   output's sum runs over k in order on whichever thread computes it. */
 #define TILE 256
+#define MATMUL_ROWS 16 /* rows per task */
 
 #define MATMUL_FN(NAME, T, ACC, LOAD, STORE)                                          \
   static void NAME(const void* a_, const void* b_, void* c_, int64_t M, int64_t K,    \
@@ -565,33 +570,58 @@ static void run_typecast(const ttp_plan* plan, const ttp_op* op, void* const* da
 MATMUL_FN(matmul_f32, float, double, LOAD_F64, STORE_F32)
 MATMUL_FN(matmul_i32, int32_t, uint32_t, LOAD_U32, i32_bits)
 
-static void run_matmul(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+typedef struct matmul_job {
+  int r;                                   /* batch dims */
+  const int64_t* dims;                     /* of the output */
+  int64_t sa[TTP_MAX_RANK], sb[TTP_MAX_RANK];
+  int64_t M, K, N, row_tasks;
+  const char *a, *b;
+  char* c;
+  bool f32;
+} matmul_job;
+
+/* Offset of batch `batch` (row-major over dims[0..r)) under strides s. */
+static int64_t batch_offset(int r, const int64_t* dims, const int64_t* s, int64_t batch) {
+  int64_t off = 0;
+  for (int d = r - 1; d >= 0; d--) {
+    off += batch % dims[d] * s[d];
+    batch /= dims[d];
+  }
+  return off;
+}
+
+static void matmul_task(void* arg, int64_t task, int thread) {
+  (void)thread;
+  const matmul_job* j = arg;
+  const int64_t batch = task / j->row_tasks, i0 = task % j->row_tasks * MATMUL_ROWS;
+  const int64_t m = j->M - i0 < MATMUL_ROWS ? j->M - i0 : MATMUL_ROWS;
+  const int64_t oa = batch_offset(j->r, j->dims, j->sa, batch) + i0 * j->K;
+  const int64_t ob = batch_offset(j->r, j->dims, j->sb, batch);
+  char* pc = j->c + (batch * j->M + i0) * j->N * 4;
+  (j->f32 ? matmul_f32 : matmul_i32)(j->a + oa * 4, j->b + ob * 4, pc, m, j->K, j->N);
+}
+
+static void exec_matmul(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                        const ttp_cpu_ctx* ctx) {
+  (void)state;
   const ttp_tensor *a = IN(0), *b = IN(1), *out = OUT(0);
   if (out->numel == 0) return;
-  const int r = (int)out->rank - 2;
-  const int64_t M = out->dims[r], N = out->dims[r + 1], K = a->dims[a->rank - 1];
-  void* c = data[op->outputs[0]];
-  if (K == 0) { /* a and b are empty (possibly NULL); the sum over k is 0 */
-    memset(c, 0, out->nbytes);
+  matmul_job j = {.r = (int)out->rank - 2, .dims = out->dims};
+  j.M = out->dims[j.r], j.N = out->dims[j.r + 1], j.K = a->dims[a->rank - 1];
+  if (j.K == 0) { /* a and b are empty (possibly NULL); the sum over k is 0 */
+    memset(data[op->outputs[0]], 0, out->nbytes);
     return;
   }
-  const bool f32 = out->dtype == TTP_DTYPE_FLOAT32;
-  const size_t esize = 4;
-  int64_t sa[TTP_MAX_RANK], sb[TTP_MAX_RANK], batches = 1;
-  broadcast_strides(a, (int)a->rank - 2, r, M * K, sa);
-  broadcast_strides(b, (int)b->rank - 2, r, K * N, sb);
-  for (int d = 0; d < r; d++) batches *= out->dims[d];
-  odometer ia, ib;
-  odo_init(&ia, r, out->dims, sa);
-  odo_init(&ib, r, out->dims, sb);
-  for (int64_t batch = 0; batch < batches; batch++) {
-    const char* pa = (const char*)data[op->inputs[0]] + ia.off * (int64_t)esize;
-    const char* pb = (const char*)data[op->inputs[1]] + ib.off * (int64_t)esize;
-    char* pc = (char*)c + batch * M * N * (int64_t)esize;
-    (f32 ? matmul_f32 : matmul_i32)(pa, pb, pc, M, K, N);
-    odo_next(&ia);
-    odo_next(&ib);
-  }
+  j.f32 = out->dtype == TTP_DTYPE_FLOAT32;
+  broadcast_strides(a, (int)a->rank - 2, j.r, j.M * j.K, j.sa);
+  broadcast_strides(b, (int)b->rank - 2, j.r, j.K * j.N, j.sb);
+  int64_t batches = 1;
+  for (int d = 0; d < j.r; d++) batches *= out->dims[d];
+  j.a = data[op->inputs[0]];
+  j.b = data[op->inputs[1]];
+  j.c = data[op->outputs[0]];
+  j.row_tasks = (j.M + MATMUL_ROWS - 1) / MATMUL_ROWS;
+  ttp_thread_pool_run(ctx->pool, batches * j.row_tasks, matmul_task, &j);
 }
 
 /* ---- data movement ------------------------------------------------------------------------ */
@@ -1023,112 +1053,18 @@ static void run_batch_norm(const ttp_plan* plan, const ttp_op* op, void* const* 
   }
 }
 
-/* ---- float32 GEMM blocks: linear and conv2d ------------------------------------------------- */
-
-/* c += a @ b is computed in MR x NR register tiles: the tile's sums start
-   from zero in local arrays (which compilers keep in vector registers),
-   run over at most KC values of k with b's rows read NR at a time, and are
-   added to c once. Callers split k into KC blocks and rows into MC blocks,
-   so a KC x NR panel of b stays in L1 while it serves MC rows, and the sums
-   are float32 over at most KC terms, then over K/KC partial sums. */
-#define GEMM_MR 4 /* gemm_tile names its 4 rows */
-#define GEMM_NR 16
-#define GEMM_KC 256
-#define GEMM_MC 64
-
-/* Row `a[p]` of a zero-padded input pixel for conv2d: KC zeros. */
-static const float gemm_zeros[GEMM_KC];
-
-/* c[r * ldc + j] += sum over k < kc of a[r][k] * b[k * ldb + j], r < 4, j < NR.
-   One accumulator array per row: GCC keeps those in registers, but leaves a
-   float acc[4][NR] on the stack (half the speed). */
-static void gemm_tile(int64_t kc, const float* const* a, const float* b, int64_t ldb, float* restrict c,
-                      int64_t ldc) {
-  float c0[GEMM_NR] = {0}, c1[GEMM_NR] = {0}, c2[GEMM_NR] = {0}, c3[GEMM_NR] = {0};
-  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
-  for (int64_t k = 0; k < kc; k++) {
-    const float* bk = b + k * ldb;
-    const float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
-    for (int j = 0; j < GEMM_NR; j++) {
-      c0[j] += x0 * bk[j];
-      c1[j] += x1 * bk[j];
-      c2[j] += x2 * bk[j];
-      c3[j] += x3 * bk[j];
-    }
-  }
-  for (int j = 0; j < GEMM_NR; j++) {
-    c[j] += c0[j];
-    c[ldc + j] += c1[j];
-    c[2 * ldc + j] += c2[j];
-    c[3 * ldc + j] += c3[j];
-  }
-}
-
-/* The same for the mr x nr tiles at the edges (mr <= MR, nr <= NR). */
-static void gemm_edge(int mr, int nr, int64_t kc, const float* const* a, const float* b, int64_t ldb,
-                      float* restrict c, int64_t ldc) {
-  float acc[GEMM_MR][GEMM_NR] = {{0}};
-  for (int64_t k = 0; k < kc; k++) {
-    const float* bk = b + k * ldb;
-    for (int r = 0; r < mr; r++) {
-      const float ar = a[r][k];
-      for (int j = 0; j < nr; j++) acc[r][j] += ar * bk[j];
-    }
-  }
-  for (int r = 0; r < mr; r++)
-    for (int j = 0; j < nr; j++) c[r * ldc + j] += acc[r][j];
-}
-
-/* c[m x n] += a[m x kc] @ b[kc x n]: row p of a is a[p] (contiguous in k),
-   b and c are row-major with leading dims ldb and ldc. kc <= GEMM_KC.
-   A full kc x NR panel of b that serves several row tiles is first copied
-   to a contiguous buffer: read in place, its rows are ldb apart, and when
-   ldb is a multiple of 4 KiB they all compete for the same few L1 sets. */
-static void gemm_block(int64_t m, int64_t n, int64_t kc, const float* const* a, const float* b, int64_t ldb,
-                       float* c, int64_t ldc) {
-  float panel[GEMM_KC * GEMM_NR];
-  for (int64_t j = 0; j < n; j += GEMM_NR) {
-    const int nr = n - j < GEMM_NR ? (int)(n - j) : GEMM_NR;
-    const float* bp = b + j;
-    int64_t ldp = ldb;
-    if (nr == GEMM_NR && m > GEMM_MR) {
-      for (int64_t k = 0; k < kc; k++) memcpy(panel + k * GEMM_NR, b + k * ldb + j, sizeof(float) * GEMM_NR);
-      bp = panel;
-      ldp = GEMM_NR;
-    }
-    for (int64_t p = 0; p < m; p += GEMM_MR) {
-      const int mr = m - p < GEMM_MR ? (int)(m - p) : GEMM_MR;
-      if (mr == GEMM_MR && nr == GEMM_NR) gemm_tile(kc, a + p, bp, ldp, c + p * ldc + j, ldc);
-      else gemm_edge(mr, nr, kc, a + p, bp, ldp, c + p * ldc + j, ldc);
-    }
-  }
-}
-
 /* ---- linear --------------------------------------------------------------------------------- */
 
-/* y = act(x @ w + b) over rows of x, GEMM_MC rows at a time: the bias
-   initialises the rows, each KC block of k adds its partial sums (register
-   tiles, see gemm_block), and the activation runs over the block's rows
-   once they are finished. K == 0 leaves y = act(b) without reading x or w. */
-static void run_linear(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+/* y = act(x @ w + b) over rows of x, on the GEMM driver (gemm.h). K == 0
+   leaves y = act(b) without reading x or w. */
+static void exec_linear(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                        const ttp_cpu_ctx* ctx) {
   const ttp_tensor* out = OUT(0);
   if (out->numel == 0) return;
-  const int64_t K = IN(1)->dims[0], N = IN(1)->dims[1], M = out->numel / N;
+  const int64_t N = IN(1)->dims[1], M = out->numel / N;
   const int64_t act = op->attrs[TTP_ATTR_LINEAR_ACTIVATION].ints[0];
-  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *bias = data[op->inputs[2]];
-  float* y = data[op->outputs[0]];
-  const float* a[GEMM_MC];
-  for (int64_t i0 = 0; i0 < M; i0 += GEMM_MC) {
-    const int64_t mc = M - i0 < GEMM_MC ? M - i0 : GEMM_MC;
-    float* yb = y + i0 * N;
-    for (int64_t i = 0; i < mc; i++) memcpy(yb + i * N, bias, (size_t)N * sizeof(float));
-    for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
-      const int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-      for (int64_t i = 0; i < mc; i++) a[i] = x + (i0 + i) * K + k0;
-      gemm_block(mc, N, kc, a, w + k0 * N, N, yb, N);
-    }
-    ttp_cpu_activate(yb, mc * N, act);
-  }
+  ttp_gemm_linear(state, ctx, data[op->inputs[0]], data[op->inputs[1]], data[op->inputs[2]], data[op->outputs[0]],
+                  M, act);
 }
 
 /* ---- windows: conv2d and pooling ------------------------------------------------------------ */
@@ -1147,13 +1083,7 @@ static void tap_range(int64_t start, int64_t d, int64_t count, int64_t size, int
   *hi = h;
 }
 
-/* Window geometry shared by conv2d and the pools (a dilation of 1 for the
-   pools that have none). */
-typedef struct window2d {
-  int64_t N, H, W, C;      /* input */
-  int64_t Ho, Wo;          /* output spatial dims */
-  int64_t kh, kw, sh, sw, pt, pl, dh, dw;
-} window2d;
+typedef ttp_window2d window2d;
 
 static void window2d_init(window2d* g, const ttp_tensor* x, const ttp_tensor* out, int64_t kh, int64_t kw,
                           const int64_t* stride, const int64_t* padding, const int64_t* dilation) {
@@ -1217,51 +1147,10 @@ static void conv2d_depthwise(const window2d* g, const float* x, const float* w, 
   }
 }
 
-/* Everything else, as GEMMs: GEMM_MC output pixels (in N, Ho, Wo order)
-   form the rows; for each tap (i, j) and group, the rows of a are the
-   pixels' input channels of the group (GEMM_KC at a time; gemm_zeros for
-   a pixel whose tap falls in the padding) and b is w[i][j][c0:][group's
-   outputs], contiguous in the output channel. */
-static void conv2d_gemm(const window2d* g, const float* x, const float* w, const float* bias, float* y,
-                        int64_t cg, int64_t O, int64_t groups, int64_t act) {
-  const int64_t og = O / groups, pixels = g->N * g->Ho * g->Wo;
-  int64_t img[GEMM_MC], ih0[GEMM_MC], iw0[GEMM_MC], off[GEMM_MC];
-  const float* a[GEMM_MC];
-  for (int64_t p0 = 0; p0 < pixels; p0 += GEMM_MC) {
-    const int64_t mc = pixels - p0 < GEMM_MC ? pixels - p0 : GEMM_MC;
-    float* yb = y + p0 * O;
-    for (int64_t q = 0; q < mc; q++) {
-      const int64_t p = p0 + q, oh = p / g->Wo % g->Ho, ow = p % g->Wo;
-      img[q] = p / (g->Ho * g->Wo);
-      ih0[q] = oh * g->sh - g->pt;
-      iw0[q] = ow * g->sw - g->pl;
-      memcpy(yb + q * O, bias, (size_t)O * sizeof(float));
-    }
-    for (int64_t i = 0; i < g->kh; i++) {
-      for (int64_t j = 0; j < g->kw; j++) {
-        bool any = false;
-        for (int64_t q = 0; q < mc; q++) {
-          const int64_t ih = ih0[q] + i * g->dh, iw = iw0[q] + j * g->dw;
-          const bool inside = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
-          off[q] = inside ? ((img[q] * g->H + ih) * g->W + iw) * g->C : -1; /* x has elements */
-          any |= inside;
-        }
-        if (!any) continue;
-        const float* wt = w + (i * g->kw + j) * cg * O;
-        for (int64_t grp = 0; grp < groups; grp++) {
-          for (int64_t c0 = 0; c0 < cg; c0 += GEMM_KC) {
-            const int64_t kc = cg - c0 < GEMM_KC ? cg - c0 : GEMM_KC;
-            for (int64_t q = 0; q < mc; q++) a[q] = off[q] < 0 ? gemm_zeros : x + off[q] + grp * cg + c0;
-            gemm_block(mc, og, kc, a, wt + c0 * O + grp * og, O, yb + grp * og, O);
-          }
-        }
-      }
-    }
-    ttp_cpu_activate(yb, mc * O, act);
-  }
-}
-
-static void run_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+/* Depthwise and channel-less convolutions here; everything else is an
+   implicit GEMM (gemm.h), which ttp_gemm_conv2d_prepare gave a state. */
+static void exec_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                        const ttp_cpu_ctx* ctx) {
   const ttp_tensor *out = OUT(0), *w_t = IN(1);
   if (out->numel == 0) return;
   const int64_t cg = w_t->dims[2], O = w_t->dims[3];
@@ -1280,7 +1169,7 @@ static void run_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* data
   } else if (cg == 1 && groups == g.C) {
     conv2d_depthwise(&g, x, w, bias, y, O, act);
   } else {
-    conv2d_gemm(&g, x, w, bias, y, cg, O, groups, act);
+    ttp_gemm_conv2d(state, ctx, &g, x, w, bias, y, act);
   }
 }
 
@@ -1694,58 +1583,26 @@ static void run_sort(const ttp_plan* plan, const ttp_op* op, void* const* data) 
 
 /* ---- conv_transpose2d ----------------------------------------------------------------------- */
 
-/* Each input pixel (h, w) adds x[h, w] @ w[i][j] to the output pixel
-   (h * sh - pt + i * dh, w * sw - pl + j * dw), for each tap inside the
-   output. For one input row, tap and group, the pixels of consecutive w
-   land sw output pixels apart, so each such run of inputs is one GEMM
-   block whose output rows are sw * O floats apart (gemm_block's ldc). The
-   verifier bounds every position by the uncropped output extent. */
-static void run_conv_transpose2d(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+static void exec_conv_transpose2d(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                                  const ttp_cpu_ctx* ctx) {
   const ttp_tensor *x_t = IN(0), *w_t = IN(1), *out = OUT(0);
   if (out->numel == 0) return;
-  const int64_t N = x_t->dims[0], H = x_t->dims[1], W = x_t->dims[2], C = x_t->dims[3];
-  const int64_t KH = w_t->dims[0], KW = w_t->dims[1], cg = w_t->dims[2], O = w_t->dims[3];
-  const int64_t Ho = out->dims[1], Wo = out->dims[2];
-  const int64_t groups = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_GROUPS].ints[0], og = O / groups;
+  const int64_t O = w_t->dims[3];
   const int64_t act = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION].ints[0];
   const int64_t* st = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_STRIDE].ints;
   const int64_t* pad = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_PADDING].ints;
   const int64_t* dil = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_DILATION].ints;
-  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *bias = data[op->inputs[2]];
+  const float* bias = data[op->inputs[2]];
   float* y = data[op->outputs[0]];
   for (int64_t p = 0; p < out->numel / O; p++) memcpy(y + p * O, bias, (size_t)O * sizeof(float));
-  const float* a[GEMM_MC];
-  for (int64_t n = 0; cg > 0 && n < N; n++) { /* cg == 0: no input channels, y = act(b) */
-    for (int64_t h = 0; h < H; h++) {
-      for (int64_t i = 0; i < KH; i++) {
-        const int64_t oh = h * st[0] - pad[0] + i * dil[0];
-        if (oh < 0 || oh >= Ho) continue;
-        for (int64_t j = 0; j < KW; j++) {
-          /* output column ow = w * sw + off; the w with 0 <= ow < Wo are [w0, w1) */
-          const int64_t off = j * dil[1] - pad[2];
-          const int64_t w0 = off >= 0 ? 0 : (-off + st[1] - 1) / st[1];
-          int64_t w1 = Wo - 1 - off >= 0 ? (Wo - 1 - off) / st[1] + 1 : 0;
-          if (w1 > W) w1 = W;
-          const float* wt = w + (i * KW + j) * cg * O;
-          for (int64_t wb = w0; wb < w1; wb += GEMM_MC) {
-            const int64_t mc = w1 - wb < GEMM_MC ? w1 - wb : GEMM_MC;
-            const float* xrow = x + ((n * H + h) * W + wb) * C;
-            float* yrow = y + ((n * Ho + oh) * Wo + wb * st[1] + off) * O;
-            for (int64_t g = 0; g < groups; g++) {
-              for (int64_t c0 = 0; c0 < cg; c0 += GEMM_KC) {
-                const int64_t kc = cg - c0 < GEMM_KC ? cg - c0 : GEMM_KC;
-                for (int64_t q = 0; q < mc; q++) a[q] = xrow + q * C + g * cg + c0;
-                gemm_block(mc, og, kc, a, wt + c0 * O + g * og, O, yrow + g * og, st[1] * O);
-              }
-            }
-          }
-        }
-      }
-    }
+  if (state) { /* no state: no input channels, y = act(b) */
+    const ttp_window2d g = {.N = x_t->dims[0], .H = x_t->dims[1], .W = x_t->dims[2], .C = x_t->dims[3],
+                            .Ho = out->dims[1], .Wo = out->dims[2], .kh = w_t->dims[0], .kw = w_t->dims[1],
+                            .sh = st[0], .sw = st[1], .pt = pad[0], .pl = pad[2], .dh = dil[0], .dw = dil[1]};
+    ttp_gemm_conv_transpose2d(state, ctx, &g, data[op->inputs[0]], data[op->inputs[1]], y);
   }
   ttp_cpu_activate(y, out->numel, act);
 }
-
 
 /* ---- gather --------------------------------------------------------------------------------- */
 
@@ -1943,7 +1800,7 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_GE] = BINARY,
     [TTP_OP_WHERE] = {NULL, run_where},
     [TTP_OP_TYPECAST] = {NULL, run_typecast},
-    [TTP_OP_MATMUL] = {NULL, run_matmul},
+    [TTP_OP_MATMUL] = {NULL, NULL, NULL, exec_matmul},
     [TTP_OP_RESHAPE] = {NULL, run_reshape},
     [TTP_OP_PERMUTE] = {NULL, run_permute},
     [TTP_OP_CONCAT] = {NULL, run_concat},
@@ -1959,8 +1816,8 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_SOFTMAX] = {NULL, run_softmax},
     [TTP_OP_LAYER_NORM] = {NULL, run_layer_norm},
     [TTP_OP_BATCH_NORM] = {NULL, run_batch_norm},
-    [TTP_OP_LINEAR] = {NULL, run_linear},
-    [TTP_OP_CONV2D] = {NULL, run_conv2d},
+    [TTP_OP_LINEAR] = {NULL, NULL, ttp_gemm_linear_prepare, exec_linear},
+    [TTP_OP_CONV2D] = {NULL, NULL, ttp_gemm_conv2d_prepare, exec_conv2d},
     [TTP_OP_MAX_POOL2D] = {NULL, run_pool},
     [TTP_OP_AVG_POOL2D] = {NULL, run_pool},
     [TTP_OP_SUM_POOL2D] = {NULL, run_pool},
@@ -1980,7 +1837,7 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_CUMPROD] = {NULL, run_cumsum},
     [TTP_OP_SORT] = {NULL, run_sort},
     [TTP_OP_TOP_K] = {NULL, run_sort},
-    [TTP_OP_CONV_TRANSPOSE2D] = {NULL, run_conv_transpose2d},
+    [TTP_OP_CONV_TRANSPOSE2D] = {NULL, NULL, ttp_gemm_conv_transpose2d_prepare, exec_conv_transpose2d},
     [TTP_OP_GATHER] = {NULL, run_gather},
     [TTP_OP_UPDATE_SLICE] = {NULL, run_update_slice},
     [TTP_OP_SCATTER] = {NULL, run_scatter},

@@ -20,16 +20,46 @@
 
 #include "../op_verify.h"
 #include "../program.h"
+#include "../status.h"
+#include "isa/gemm_ukernel.h"
+#include "thread_pool.h"
+
+/* What a kernel with per-op state runs with: the device's micro-kernels and
+   threads, and scratch memory allocated at prepare (so a run allocates
+   nothing). Thread t (thread_pool.h) owns thread_scratch + t * thread_stride. */
+typedef struct ttp_cpu_ctx {
+  const ttp_cpu_isa* isa;
+  ttp_thread_pool* pool;
+  unsigned char* scratch;        /* the op's shared scratch (ttp_kernel_prepared.scratch_bytes) */
+  unsigned char* thread_scratch; /* per thread: ttp_kernel_prepared.thread_scratch_bytes */
+  size_t thread_stride;
+} ttp_cpu_ctx;
+
+/* What prepare makes of one op: state (NULL, or one allocation released
+   with free(): packed weights, sizes) and the scratch its runs need. */
+typedef struct ttp_kernel_prepared {
+  void* state;
+  size_t scratch_bytes, thread_scratch_bytes;
+} ttp_kernel_prepared;
 
 typedef bool (*ttp_kernel_supports_fn)(const ttp_plan* plan, const ttp_op* op);
 typedef void (*ttp_kernel_run_fn)(const ttp_plan* plan, const ttp_op* op, void* const* data);
+/* Called once per op at prepare, on the compute view; weights' data is final
+   (decoded, cut for math fidelity). Fails only for lack of memory. */
+typedef ttp_status* (*ttp_kernel_prepare_fn)(const ttp_plan* plan, const ttp_op* op, const ttp_cpu_isa* isa,
+                                             ttp_kernel_prepared* out);
+typedef void (*ttp_kernel_exec_fn)(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                                   const ttp_cpu_ctx* ctx);
 
+/* An op's kernel is either run (stateless, one thread) or prepare + exec. */
 typedef struct ttp_cpu_kernel {
   ttp_kernel_supports_fn supports; /* NULL: the kernel runs every dtype the registry gives the op */
   ttp_kernel_run_fn run;
+  ttp_kernel_prepare_fn prepare;
+  ttp_kernel_exec_fn exec;
 } ttp_cpu_kernel;
 
-/* Indexed by enum ttp_op_code; run is NULL for an op this device lacks. */
+/* Indexed by enum ttp_op_code; run and exec are NULL for an op this device lacks. */
 extern const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT];
 
 /* The activation of linear and conv2d (TTP_ACTIVATION_*) applied in place. */
