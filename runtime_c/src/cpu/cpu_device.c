@@ -586,7 +586,7 @@ static void run_emulated(cpu_executable* ex, const emulated_op* e, void* const* 
     const float* partial = ex->data[e->partial];
     for (int64_t j = 0; j < out->numel; j++) y[j] += partial[j];
     if (e->round_bf16) ttp_round_bf16_inplace(y, (size_t)out->numel);
-    ttp_cpu_activate(y, out->numel, e->activation);
+    ttp_cpu_activate(ex->ctx.isa, y, out->numel, e->activation);
   } else if (e->round_bf16) {
     ttp_round_bf16_inplace(y, (size_t)out->numel);
   }

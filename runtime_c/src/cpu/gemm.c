@@ -71,7 +71,10 @@ typedef struct gemm_job {
   const float* a;    /* row i of A at a + i * lda (when conv is NULL) */
   int64_t lda;
   const conv_rows* conv;
-  int64_t mc, panels_per_task, n_col_tasks;
+  const ttp_gemm_batches* batches; /* NULL: one */
+  const float* b;                  /* batches, unpacked: batch i's B at batch offset i (b_stride) */
+  size_t packed_batch_floats;      /* batches: packed B of batch i at packed + i * this (0: one B) */
+  int64_t mc, panels_per_task, n_col_tasks, row_tasks;
   unsigned char* thread_scratch;
   size_t thread_stride;
 } gemm_job;
@@ -104,8 +107,33 @@ static void conv_gather(const conv_rows* cr, int64_t row0, int64_t m, int64_t k0
   }
 }
 
+int64_t ttp_gemm_batch_offset(const ttp_gemm_batches* bt, const int64_t* s, int64_t batch) {
+  int64_t off = 0;
+  for (int d = bt->rank - 1; d >= 0; d--) {
+    off += batch % bt->dims[d] * s[d];
+    batch /= bt->dims[d];
+  }
+  return off;
+}
+
+static void gemm_tile_task(const gemm_job* j, int64_t task, int thread);
+
 static void gemm_task(void* arg, int64_t task, int thread) {
   const gemm_job* j = arg;
+  if (!j->batches) {
+    gemm_tile_task(j, task, thread);
+    return;
+  }
+  /* one batch of a matmul: the same job on that batch's operands */
+  const int64_t per_batch = j->row_tasks * j->n_col_tasks, batch = task / per_batch;
+  gemm_job one = *j;
+  one.a = j->a + ttp_gemm_batch_offset(j->batches, j->batches->a_stride, batch);
+  one.c = j->c + batch * j->M * j->ldc;
+  one.packed = j->packed + (size_t)batch * j->packed_batch_floats;
+  gemm_tile_task(&one, task % per_batch, thread);
+}
+
+static void gemm_tile_task(const gemm_job* j, int64_t task, int thread) {
   const ttp_cpu_isa* isa = j->isa;
   const int mr = isa->mr, nr = isa->nr;
   const int64_t i0 = task / j->n_col_tasks * j->mc, m = j->M - i0 < j->mc ? j->M - i0 : j->mc;
@@ -135,7 +163,7 @@ static void gemm_task(void* arg, int64_t task, int thread) {
     }
   }
   if (j->act != TTP_ACTIVATION_NONE)
-    for (int64_t q = 0; q < m; q++) ttp_cpu_activate(j->c + (i0 + q) * j->ldc + c0, c1 - c0, j->act);
+    for (int64_t q = 0; q < m; q++) ttp_cpu_activate(isa, j->c + (i0 + q) * j->ldc + c0, c1 - c0, j->act);
 }
 
 static int64_t row_block(const ttp_cpu_isa* isa) { return GEMM_MC_TARGET / isa->mr * isa->mr; }
@@ -145,19 +173,19 @@ static int64_t row_block(const ttp_cpu_isa* isa) { return GEMM_MC_TARGET / isa->
 static void gemm_run(gemm_job* j, const ttp_cpu_ctx* ctx) {
   if (j->M == 0 || j->N == 0) return;
   const int threads = ttp_thread_pool_size(ctx->pool);
-  const int64_t np = panels(j->isa, j->N);
+  const int64_t np = panels(j->isa, j->N), batches = j->batches ? j->batches->count : 1;
   j->mc = row_block(j->isa);
-  const int64_t row_tasks = (j->M + j->mc - 1) / j->mc;
+  j->row_tasks = (j->M + j->mc - 1) / j->mc;
   int64_t col_tasks = 1;
-  if (threads > 1 && row_tasks < 2 * threads) {
-    col_tasks = (2 * threads + row_tasks - 1) / row_tasks;
+  if (threads > 1 && batches * j->row_tasks < 2 * threads) {
+    col_tasks = (2 * threads + batches * j->row_tasks - 1) / (batches * j->row_tasks);
     if (col_tasks > np) col_tasks = np;
   }
   j->panels_per_task = (np + col_tasks - 1) / col_tasks;
   j->n_col_tasks = (np + j->panels_per_task - 1) / j->panels_per_task;
   j->thread_scratch = ctx->thread_scratch;
   j->thread_stride = ctx->thread_stride;
-  ttp_thread_pool_run(ctx->pool, row_tasks * j->n_col_tasks, gemm_task, j);
+  ttp_thread_pool_run(ctx->pool, batches * j->row_tasks * j->n_col_tasks, gemm_task, j);
 }
 
 /* ---- per-op state ---------------------------------------------------------------------------- */
@@ -237,6 +265,22 @@ ttp_status* ttp_gemm_conv_transpose2d_prepare(const ttp_plan* plan, const ttp_op
   return make_state(isa, shape, weight_or_null(w), out);
 }
 
+ttp_status* ttp_gemm_matmul_prepare(const ttp_plan* plan, const ttp_op* op, const ttp_cpu_isa* isa,
+                                    ttp_kernel_prepared* out) {
+  const ttp_tensor *b = IN(1), *c = OUT(0);
+  if (c->dtype != TTP_DTYPE_FLOAT32 || c->numel == 0) return NULL; /* int32: kernels.c's exact kernel */
+  const int64_t K = b->dims[b->rank - 2], N = b->dims[b->rank - 1];
+  const gemm_state shape = {.K = K, .N = N, .ldb = N, .n_b = 1, .groups = 1};
+  /* a constant 2-D right operand serves every batch: packed once; else each
+     batch's B is packed at run, all batches before the products start */
+  const float* w = b->rank == 2 ? weight_or_null(b) : NULL;
+  TTP_RETURN_IF_ERROR(make_state(isa, shape, w, out));
+  int64_t batches = 1;
+  for (uint32_t d = 0; d + 2 < c->rank; d++) batches *= c->dims[d];
+  if (!w) out->scratch_bytes *= (size_t)batches;
+  return NULL;
+}
+
 /* ---- running ------------------------------------------------------------------------------ */
 
 static const float* packed_b(const gemm_state* s, const ttp_cpu_ctx* ctx, const float* b) {
@@ -266,6 +310,37 @@ void ttp_gemm_conv2d(const void* state, const ttp_cpu_ctx* ctx, const ttp_window
                   .act = act, .conv = &rows};
     gemm_run(&j, ctx);
   }
+}
+
+typedef struct pack_job {
+  const ttp_cpu_isa* isa;
+  const gemm_state* s;
+  const ttp_gemm_batches* batches;
+  const float* b;
+  float* dst;
+} pack_job;
+
+static void pack_task(void* arg, int64_t batch, int thread) {
+  (void)thread;
+  const pack_job* p = arg;
+  pack_b(p->isa, p->b + ttp_gemm_batch_offset(p->batches, p->batches->b_stride, batch), p->s->ldb, p->s->K, p->s->N,
+         p->dst + (size_t)batch * p->s->b_floats);
+}
+
+void ttp_gemm_matmul(const void* state, const ttp_cpu_ctx* ctx, const ttp_gemm_batches* batches, int64_t M,
+                     const float* a, const float* b, float* c) {
+  const gemm_state* s = state;
+  gemm_job j = {.isa = ctx->isa, .M = M, .N = s->N, .K = s->K, .c = c, .ldc = s->N, .a = a, .lda = s->K,
+                .batches = batches};
+  if (s->prepacked) {
+    j.packed = state_packed(s);
+  } else {
+    pack_job p = {ctx->isa, s, batches, b, (float*)ctx->scratch};
+    ttp_thread_pool_run(ctx->pool, batches->count, pack_task, &p);
+    j.packed = p.dst;
+    j.packed_batch_floats = s->b_floats;
+  }
+  gemm_run(&j, ctx);
 }
 
 /* Each input pixel (h, w) adds x[h, w] @ w[i][j] to the output pixel

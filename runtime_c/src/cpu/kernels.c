@@ -11,11 +11,11 @@
  * of a tensor with no elements (such buffers may be NULL).
  *
  * Numerical choices: float32 sums accumulate in double, so their results are
- * at least as accurate as numpy's pairwise sums and float32 BLAS. The NN ops' references
+ * at least as accurate as numpy's pairwise sums. The NN ops' references
  * compute in float64: pools, norms, softmax and the activations do too (one
  * rounding at the end, or two for softmax), while linear and conv2d, the hot
- * paths, accumulate in float32 blocks of at most 256 terms (gemm.c) like
- * float32 BLAS; matmul accumulates in double; cumsum is float32
+ * paths, and matmul accumulate in float32 (two-level sums, gemm.c) like
+ * float32 BLAS; cumsum is float32
  * as its reference. int32 arithmetic wraps (computed in uint32_t). bool is one byte, 0 or 1;
  * ops that compute bools (logical ops, comparisons, casts, bool max/min) read
  * any nonzero byte as true and write 0 or 1, data movement copies bytes.
@@ -537,91 +537,64 @@ static void run_typecast(const ttp_plan* plan, const ttp_op* op, void* const* da
 
 /* ---- matmul ---------------------------------------------------------------------------- */
 
-/* Output columns are produced TILE at a time so an i-k-j loop can keep its
-   accumulators (double for float32: see the file comment) on the stack.
-   Rows of every batch are split into tasks for the device's threads; each
-   output's sum runs over k in order on whichever thread computes it. */
+/* float32 goes through the GEMM driver (gemm.h). int32 matmuls wrap
+   (uint32_t sums) in an i-k-j loop whose accumulators, TILE output columns
+   at a time, stay on the stack; rows are split into tasks for the device's
+   threads. */
 #define TILE 256
-#define MATMUL_ROWS 16 /* rows per task */
+#define MATMUL_ROWS 16 /* int32 rows per task */
 
-#define MATMUL_FN(NAME, T, ACC, LOAD, STORE)                                          \
-  static void NAME(const void* a_, const void* b_, void* c_, int64_t M, int64_t K,    \
-                   int64_t N) {                                                       \
-    const T* a = a_;                                                                  \
-    const T* b = b_;                                                                  \
-    T* restrict c = c_;                                                               \
-    ACC acc[TILE];                                                                    \
-    for (int64_t i = 0; i < M; i++) {                                                 \
-      for (int64_t j0 = 0; j0 < N; j0 += TILE) {                                      \
-        const int64_t nj = N - j0 < TILE ? N - j0 : TILE;                             \
-        for (int64_t j = 0; j < nj; j++) acc[j] = 0;                                  \
-        for (int64_t k = 0; k < K; k++) {                                             \
-          const ACC aik = LOAD(a[i * K + k]);                                         \
-          const T* brow = b + k * N + j0;                                             \
-          for (int64_t j = 0; j < nj; j++) acc[j] += aik * LOAD(brow[j]);             \
-        }                                                                             \
-        for (int64_t j = 0; j < nj; j++) c[i * N + j0 + j] = STORE(acc[j]);           \
-      }                                                                               \
-    }                                                                                 \
-  }
-#define LOAD_F64(x) ((double)(x))
-#define STORE_F32(x) ((float)(x))
-#define LOAD_U32(x) ((uint32_t)(x))
-MATMUL_FN(matmul_f32, float, double, LOAD_F64, STORE_F32)
-MATMUL_FN(matmul_i32, int32_t, uint32_t, LOAD_U32, i32_bits)
-
-typedef struct matmul_job {
-  int r;                                   /* batch dims */
-  const int64_t* dims;                     /* of the output */
-  int64_t sa[TTP_MAX_RANK], sb[TTP_MAX_RANK];
+typedef struct matmul_i32_job {
+  const ttp_gemm_batches* batches;
   int64_t M, K, N, row_tasks;
-  const char *a, *b;
-  char* c;
-  bool f32;
-} matmul_job;
+  const int32_t *a, *b;
+  int32_t* c;
+} matmul_i32_job;
 
-/* Offset of batch `batch` (row-major over dims[0..r)) under strides s. */
-static int64_t batch_offset(int r, const int64_t* dims, const int64_t* s, int64_t batch) {
-  int64_t off = 0;
-  for (int d = r - 1; d >= 0; d--) {
-    off += batch % dims[d] * s[d];
-    batch /= dims[d];
-  }
-  return off;
-}
-
-static void matmul_task(void* arg, int64_t task, int thread) {
+static void matmul_i32_task(void* arg, int64_t task, int thread) {
   (void)thread;
-  const matmul_job* j = arg;
+  const matmul_i32_job* j = arg;
   const int64_t batch = task / j->row_tasks, i0 = task % j->row_tasks * MATMUL_ROWS;
-  const int64_t m = j->M - i0 < MATMUL_ROWS ? j->M - i0 : MATMUL_ROWS;
-  const int64_t oa = batch_offset(j->r, j->dims, j->sa, batch) + i0 * j->K;
-  const int64_t ob = batch_offset(j->r, j->dims, j->sb, batch);
-  char* pc = j->c + (batch * j->M + i0) * j->N * 4;
-  (j->f32 ? matmul_f32 : matmul_i32)(j->a + oa * 4, j->b + ob * 4, pc, m, j->K, j->N);
+  const int64_t M = j->M - i0 < MATMUL_ROWS ? j->M - i0 : MATMUL_ROWS, K = j->K, N = j->N;
+  const int32_t* a = j->a + ttp_gemm_batch_offset(j->batches, j->batches->a_stride, batch) + i0 * K;
+  const int32_t* b = j->b + ttp_gemm_batch_offset(j->batches, j->batches->b_stride, batch);
+  int32_t* restrict c = j->c + (batch * j->M + i0) * N;
+  uint32_t acc[TILE];
+  for (int64_t i = 0; i < M; i++) {
+    for (int64_t j0 = 0; j0 < N; j0 += TILE) {
+      const int64_t nj = N - j0 < TILE ? N - j0 : TILE;
+      for (int64_t jj = 0; jj < nj; jj++) acc[jj] = 0;
+      for (int64_t k = 0; k < K; k++) {
+        const uint32_t aik = (uint32_t)a[i * K + k];
+        const int32_t* brow = b + k * N + j0;
+        for (int64_t jj = 0; jj < nj; jj++) acc[jj] += aik * (uint32_t)brow[jj];
+      }
+      for (int64_t jj = 0; jj < nj; jj++) c[i * N + j0 + jj] = i32_bits(acc[jj]);
+    }
+  }
 }
 
 static void exec_matmul(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
                         const ttp_cpu_ctx* ctx) {
-  (void)state;
   const ttp_tensor *a = IN(0), *b = IN(1), *out = OUT(0);
   if (out->numel == 0) return;
-  matmul_job j = {.r = (int)out->rank - 2, .dims = out->dims};
-  j.M = out->dims[j.r], j.N = out->dims[j.r + 1], j.K = a->dims[a->rank - 1];
-  if (j.K == 0) { /* a and b are empty (possibly NULL); the sum over k is 0 */
+  const int r = (int)out->rank - 2;
+  const int64_t M = out->dims[r], N = out->dims[r + 1], K = a->dims[a->rank - 1];
+  if (K == 0) { /* a and b are empty (possibly NULL); the sum over k is 0 */
     memset(data[op->outputs[0]], 0, out->nbytes);
     return;
   }
-  j.f32 = out->dtype == TTP_DTYPE_FLOAT32;
-  broadcast_strides(a, (int)a->rank - 2, j.r, j.M * j.K, j.sa);
-  broadcast_strides(b, (int)b->rank - 2, j.r, j.K * j.N, j.sb);
-  int64_t batches = 1;
-  for (int d = 0; d < j.r; d++) batches *= out->dims[d];
-  j.a = data[op->inputs[0]];
-  j.b = data[op->inputs[1]];
-  j.c = data[op->outputs[0]];
-  j.row_tasks = (j.M + MATMUL_ROWS - 1) / MATMUL_ROWS;
-  ttp_thread_pool_run(ctx->pool, batches * j.row_tasks, matmul_task, &j);
+  int64_t sa[TTP_MAX_RANK], sb[TTP_MAX_RANK];
+  broadcast_strides(a, (int)a->rank - 2, r, M * K, sa);
+  broadcast_strides(b, (int)b->rank - 2, r, K * N, sb);
+  ttp_gemm_batches batches = {r, out->dims, sa, sb, out->numel / (M * N)};
+  if (out->dtype == TTP_DTYPE_FLOAT32) {
+    ttp_gemm_matmul(state, ctx, &batches, M, data[op->inputs[0]], data[op->inputs[1]], data[op->outputs[0]]);
+    return;
+  }
+  matmul_i32_job j = {&batches, M, K, N, (M + MATMUL_ROWS - 1) / MATMUL_ROWS, data[op->inputs[0]],
+                      data[op->inputs[1]], data[op->outputs[0]]};
+  ttp_thread_pool_run(ctx->pool, batches.count * j.row_tasks, matmul_i32_task, &j);
 }
 
 /* ---- data movement ------------------------------------------------------------------------ */
@@ -755,6 +728,7 @@ typedef struct reduce_layout {
     }                                                                                    \
   }
 
+#define STORE_F32(x) ((float)(x))
 #define SUM_F(acc, x) ((acc) + (double)(x))
 #define SUM_I(acc, x) ((acc) + (uint32_t)(x))
 #define MAX_F(acc, x) f32_max((acc), (x))
@@ -881,12 +855,9 @@ enum {
   ACT_GELU_TANH = TTP_ACTIVATION_GELU_TANH,
 };
 
-/* The reference computes gelu in float64 and rounds once; so does this, in
-   the reference's operation order. */
-static inline float gelu_erf(float x) {
-  const double v = x;
-  return (float)(0.5 * v * (1.0 + erf(v / 1.4142135623730951))); /* sqrt(2) */
-}
+/* gelu (erf form) is the ISA's vectorised polynomial (isa/rows_generic.h,
+   error bound there). The tanh form is computed in float64 and rounded
+   once, in the reference's operation order. */
 static inline float gelu_tanh(float x) {
   const double v = x;
   return (float)(0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * (v * v * v))))); /* sqrt(2/pi) */
@@ -894,7 +865,7 @@ static inline float gelu_tanh(float x) {
 /* np.maximum(x, 0) keeps NaN and gives +0 for -0; np.clip(x, 0, 6) keeps NaN and -0. */
 static inline float relu6(float x) { return x < 0 ? 0.0f : x > 6 ? 6.0f : x; }
 
-void ttp_cpu_activate(float* y, int64_t n, int64_t code) {
+void ttp_cpu_activate(const ttp_cpu_isa* isa, float* y, int64_t n, int64_t code) {
   switch (code) {
     case ACT_RELU:
       for (int64_t i = 0; i < n; i++) y[i] = f32_max(y[i], 0.0f);
@@ -903,7 +874,7 @@ void ttp_cpu_activate(float* y, int64_t n, int64_t code) {
       for (int64_t i = 0; i < n; i++) y[i] = relu6(y[i]);
       break;
     case ACT_GELU:
-      for (int64_t i = 0; i < n; i++) y[i] = gelu_erf(y[i]);
+      isa->gelu(y, y, n);
       break;
     case ACT_GELU_TANH:
       for (int64_t i = 0; i < n; i++) y[i] = gelu_tanh(y[i]);
@@ -925,24 +896,69 @@ static void around_dim(const ttp_tensor* t, int dim, int64_t* outer, int64_t* n,
 
 /* ---- erf, relu, gelu ------------------------------------------------------------------------ */
 
-MAP_FN(gelu_f32, float, float, gelu_erf(x))
 MAP_FN(gelu_tanh_f32, float, float, gelu_tanh(x))
 
-static void run_gelu(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+/* Rows of a contiguous op split into about 4 tasks per thread (at least
+   `min_rows` rows each), for ops whose rows are independent. */
+typedef struct rows_job {
+  const ttp_plan* plan;
+  const ttp_op* op;
+  void* const* data;
+  const ttp_cpu_isa* isa;
+  int64_t rows, per_task, width;
+} rows_job;
+
+static void run_rows(rows_job* j, const ttp_cpu_ctx* ctx, int64_t min_rows, ttp_task_fn fn) {
+  const int64_t tasks = 4 * (int64_t)ttp_thread_pool_size(ctx->pool);
+  j->isa = ctx->isa;
+  j->per_task = (j->rows + tasks - 1) / tasks;
+  if (j->per_task < min_rows) j->per_task = min_rows;
+  ttp_thread_pool_run(ctx->pool, (j->rows + j->per_task - 1) / j->per_task, fn, j);
+}
+
+static void gelu_task(void* arg, int64_t task, int thread) {
+  (void)thread;
+  const rows_job* j = arg;
+  const int64_t i0 = task * j->per_task, n = j->rows - i0 < j->per_task ? j->rows - i0 : j->per_task;
+  const float* x = j->data[j->op->inputs[0]];
+  float* y = j->data[j->op->outputs[0]];
+  j->isa->gelu(y + i0, x + i0, n);
+}
+
+static void exec_gelu(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                      const ttp_cpu_ctx* ctx) {
+  (void)state;
   const ttp_tensor* out = OUT(0);
   if (out->numel == 0) return;
-  const bool tanh_form = op->attrs[TTP_ATTR_GELU_APPROXIMATE].ints[0] != 0;
-  (tanh_form ? gelu_tanh_f32 : gelu_f32)(data[op->outputs[0]], data[op->inputs[0]], out->numel);
+  if (op->attrs[TTP_ATTR_GELU_APPROXIMATE].ints[0] != 0) {
+    gelu_tanh_f32(data[op->outputs[0]], data[op->inputs[0]], out->numel);
+    return;
+  }
+  rows_job j = {plan, op, data, NULL, out->numel, 0, 1};
+  run_rows(&j, ctx, 4096, gelu_task); /* elements as rows */
 }
 
 /* ---- softmax -------------------------------------------------------------------------------- */
 
-/* exp(x - max) is formed in double (x - max is then exact) and summed in
-   double; the exponentials are parked in the output as float32 and scaled
-   by 1/sum, one extra rounding against the reference's float64 e / sum.
-   A NaN, or a max of +-inf, makes the slice NaN as in the reference. The
+/* Over the last dim (contiguous rows): the ISA's float32 row kernel
+   (isa/rows_generic.h), rows split among threads. Over another dim: exp(x -
+   max) is formed in double (x - max is then exact) and summed in double;
+   the exponentials are parked in the output as float32 and scaled by 1/sum,
+   one extra rounding against the reference's float64 e / sum. Either way a
+   NaN, or a max of +-inf, makes the slice NaN as in the reference. The
    reduced dim is walked with the inner dims contiguous, TILE at a time. */
-static void run_softmax(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+static void softmax_task(void* arg, int64_t task, int thread) {
+  (void)thread;
+  const rows_job* j = arg;
+  const float* x = j->data[j->op->inputs[0]];
+  float* y = j->data[j->op->outputs[0]];
+  const int64_t r1 = (task + 1) * j->per_task < j->rows ? (task + 1) * j->per_task : j->rows;
+  for (int64_t r = task * j->per_task; r < r1; r++) j->isa->softmax_row(y + r * j->width, x + r * j->width, j->width);
+}
+
+static void exec_softmax(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                         const ttp_cpu_ctx* ctx) {
+  (void)state;
   const ttp_tensor* in = IN(0);
   if (in->numel == 0) return;
   int64_t outer, n, inner;
@@ -950,20 +966,8 @@ static void run_softmax(const ttp_plan* plan, const ttp_op* op, void* const* dat
   const float* x = data[op->inputs[0]];
   float* y = data[op->outputs[0]];
   if (inner == 1) {
-    for (int64_t o = 0; o < outer; o++) {
-      const float* xr = x + o * n;
-      float* yr = y + o * n;
-      float m = xr[0];
-      for (int64_t i = 1; i < n; i++) m = f32_max(m, xr[i]);
-      double sum = 0;
-      for (int64_t i = 0; i < n; i++) {
-        const double e = exp((double)xr[i] - (double)m);
-        yr[i] = (float)e;
-        sum += e;
-      }
-      const double inv = 1.0 / sum;
-      for (int64_t i = 0; i < n; i++) yr[i] = (float)(yr[i] * inv);
-    }
+    rows_job j = {plan, op, data, NULL, outer, 0, n};
+    run_rows(&j, ctx, 1, softmax_task);
     return;
   }
   float m[TILE];
@@ -992,30 +996,27 @@ static void run_softmax(const ttp_plan* plan, const ttp_op* op, void* const* dat
 
 /* ---- layer_norm, batch_norm ----------------------------------------------------------------- */
 
-/* Mean and variance in double, two passes (the variance sums (x - mean)^2),
-   then the reference's (x - mean) / sqrt(var + eps) * w + b in double. */
-static void run_layer_norm(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+/* The ISA's row kernel (isa/rows_generic.h: statistics in double), rows
+   split among threads. */
+static void layer_norm_task(void* arg, int64_t task, int thread) {
+  (void)thread;
+  const rows_job* j = arg;
+  const ttp_op* op = j->op;
+  const double eps = op->attrs[TTP_ATTR_LAYER_NORM_EPSILON].floats[0];
+  const float *x = j->data[op->inputs[0]], *w = j->data[op->inputs[1]], *b = j->data[op->inputs[2]];
+  float* y = j->data[op->outputs[0]];
+  const int64_t r1 = (task + 1) * j->per_task < j->rows ? (task + 1) * j->per_task : j->rows;
+  for (int64_t r = task * j->per_task; r < r1; r++) j->isa->layer_norm_row(y + r * j->width, x + r * j->width, w, b, j->width, eps);
+}
+
+static void exec_layer_norm(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                            const ttp_cpu_ctx* ctx) {
+  (void)state;
   const ttp_tensor* x_t = IN(0);
   if (x_t->numel == 0) return;
-  const int64_t D = x_t->dims[x_t->rank - 1], rows = x_t->numel / D;
-  const double eps = op->attrs[TTP_ATTR_LAYER_NORM_EPSILON].floats[0];
-  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *b = data[op->inputs[2]];
-  float* y = data[op->outputs[0]];
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * D;
-    float* yr = y + r * D;
-    double s = 0;
-    for (int64_t i = 0; i < D; i++) s += xr[i];
-    const double mean = s / (double)D;
-    double ss = 0;
-    for (int64_t i = 0; i < D; i++) {
-      const double d = (double)xr[i] - mean;
-      ss += d * d;
-    }
-    const double sd = sqrt(ss / (double)D + eps);
-    for (int64_t i = 0; i < D; i++)
-      yr[i] = (float)(((double)xr[i] - mean) / sd * (double)w[i] + (double)b[i]);
-  }
+  const int64_t D = x_t->dims[x_t->rank - 1];
+  rows_job j = {plan, op, data, NULL, x_t->numel / D, 0, D};
+  run_rows(&j, ctx, 1, layer_norm_task);
 }
 
 /* The reference's (x - mean) / sqrt(var + eps) * w + b in double, with the
@@ -1121,8 +1122,8 @@ static void window2d_taps(const window2d* g, int64_t oh, int64_t ow, int64_t* h0
 
 /* Depthwise (C/groups == 1, O = C * multiplier): per output pixel, each
    tap inside the input adds x[c] * w[c * mult + m] to out[c * mult + m]. */
-static void conv2d_depthwise(const window2d* g, const float* x, const float* w, const float* bias, float* y,
-                             int64_t O, int64_t act) {
+static void conv2d_depthwise(const ttp_cpu_isa* isa, const window2d* g, const float* x, const float* w,
+                             const float* bias, float* y, int64_t O, int64_t act) {
   const int64_t C = g->C, mult = O / C;
   for (int64_t p = 0; p < g->N * g->Ho * g->Wo; p++) {
     const int64_t n = p / (g->Ho * g->Wo), oh = p / g->Wo % g->Ho, ow = p % g->Wo;
@@ -1143,7 +1144,7 @@ static void conv2d_depthwise(const window2d* g, const float* x, const float* w, 
         }
       }
     }
-    ttp_cpu_activate(yp, O, act);
+    ttp_cpu_activate(isa, yp, O, act);
   }
 }
 
@@ -1164,10 +1165,10 @@ static void exec_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* dat
   if (cg == 0) { /* no input channels: x and w are empty, y = act(b) */
     for (int64_t p = 0; p < out->numel / O; p++) {
       memcpy(y + p * O, bias, (size_t)O * sizeof(float));
-      ttp_cpu_activate(y + p * O, O, act);
+      ttp_cpu_activate(ctx->isa, y + p * O, O, act);
     }
   } else if (cg == 1 && groups == g.C) {
-    conv2d_depthwise(&g, x, w, bias, y, O, act);
+    conv2d_depthwise(ctx->isa, &g, x, w, bias, y, O, act);
   } else {
     ttp_gemm_conv2d(state, ctx, &g, x, w, bias, y, act);
   }
@@ -1601,7 +1602,7 @@ static void exec_conv_transpose2d(const ttp_plan* plan, const ttp_op* op, void* 
                             .sh = st[0], .sw = st[1], .pt = pad[0], .pl = pad[2], .dh = dil[0], .dw = dil[1]};
     ttp_gemm_conv_transpose2d(state, ctx, &g, data[op->inputs[0]], data[op->inputs[1]], y);
   }
-  ttp_cpu_activate(y, out->numel, act);
+  ttp_cpu_activate(ctx->isa, y, out->numel, act);
 }
 
 /* ---- gather --------------------------------------------------------------------------------- */
@@ -1800,7 +1801,7 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_GE] = BINARY,
     [TTP_OP_WHERE] = {NULL, run_where},
     [TTP_OP_TYPECAST] = {NULL, run_typecast},
-    [TTP_OP_MATMUL] = {NULL, NULL, NULL, exec_matmul},
+    [TTP_OP_MATMUL] = {NULL, NULL, ttp_gemm_matmul_prepare, exec_matmul},
     [TTP_OP_RESHAPE] = {NULL, run_reshape},
     [TTP_OP_PERMUTE] = {NULL, run_permute},
     [TTP_OP_CONCAT] = {NULL, run_concat},
@@ -1812,9 +1813,9 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_ARANGE] = {NULL, run_arange},
     [TTP_OP_ERF] = UNARY,
     [TTP_OP_RELU] = UNARY,
-    [TTP_OP_GELU] = {NULL, run_gelu},
-    [TTP_OP_SOFTMAX] = {NULL, run_softmax},
-    [TTP_OP_LAYER_NORM] = {NULL, run_layer_norm},
+    [TTP_OP_GELU] = {NULL, NULL, NULL, exec_gelu},
+    [TTP_OP_SOFTMAX] = {NULL, NULL, NULL, exec_softmax},
+    [TTP_OP_LAYER_NORM] = {NULL, NULL, NULL, exec_layer_norm},
     [TTP_OP_BATCH_NORM] = {NULL, run_batch_norm},
     [TTP_OP_LINEAR] = {NULL, NULL, ttp_gemm_linear_prepare, exec_linear},
     [TTP_OP_CONV2D] = {NULL, NULL, ttp_gemm_conv2d_prepare, exec_conv2d},

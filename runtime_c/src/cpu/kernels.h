@@ -63,6 +63,6 @@ typedef struct ttp_cpu_kernel {
 extern const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT];
 
 /* The activation of linear and conv2d (TTP_ACTIVATION_*) applied in place. */
-void ttp_cpu_activate(float* y, int64_t n, int64_t code);
+void ttp_cpu_activate(const ttp_cpu_isa* isa, float* y, int64_t n, int64_t code);
 
 #endif /* TTP_CPU_KERNELS_H_ */

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "gemm_ukernel.h"
+#include "rows_generic.h"
 
 #define MR 6
 #define NR 16
@@ -59,4 +60,4 @@ static void gemm_avx2(int64_t kc, const float* const* a, const float* b, float* 
   }
 }
 
-const ttp_cpu_isa ttp_cpu_isa_avx2 = {"avx2", MR, NR, gemm_avx2};
+const ttp_cpu_isa ttp_cpu_isa_avx2 = {"avx2", MR, NR, gemm_avx2, rows_softmax, rows_layer_norm, rows_gelu_map};

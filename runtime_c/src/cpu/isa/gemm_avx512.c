@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "gemm_ukernel.h"
+#include "rows_generic.h"
 
 #define MR 8
 #define NR 32
@@ -50,4 +51,4 @@ static void gemm_avx512(int64_t kc, const float* const* a, const float* b, float
   }
 }
 
-const ttp_cpu_isa ttp_cpu_isa_avx512 = {"avx512", MR, NR, gemm_avx512};
+const ttp_cpu_isa ttp_cpu_isa_avx512 = {"avx512", MR, NR, gemm_avx512, rows_softmax, rows_layer_norm, rows_gelu_map};

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gemm_ukernel.h"
+#include "rows_generic.h"
 
 #define MR 4
 #define NR 16
@@ -33,4 +34,4 @@ static void gemm_portable(int64_t kc, const float* const* a, const float* b, flo
   }
 }
 
-const ttp_cpu_isa ttp_cpu_isa_portable = {"portable", MR, NR, gemm_portable};
+const ttp_cpu_isa ttp_cpu_isa_portable = {"portable", MR, NR, gemm_portable, rows_softmax, rows_layer_norm, rows_gelu_map};

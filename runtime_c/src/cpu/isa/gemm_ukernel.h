@@ -1,4 +1,4 @@
-/* GEMM micro-kernels, one set per instruction set, each in its own file
+/* GEMM micro-kernels and row kernels, one set per instruction set, each in its own file
  * compiled with that instruction set's flags (CMakeLists.txt), and chosen
  * once when the cpu device opens (cpu_isa.c). Nothing outside these files
  * is built with ISA flags, so the library runs on any CPU of its
@@ -28,10 +28,15 @@
 typedef void (*ttp_gemm_ukernel_fn)(int64_t kc, const float* const* a, const float* b, float* c, int64_t ldc,
                                     int mr, int nr);
 
+/* Everything built per ISA: the GEMM micro-kernel and the float32 row
+   kernels of rows_generic.h (see there for their error bounds). */
 typedef struct ttp_cpu_isa {
   const char* name; /* "portable", "avx2", "avx512": the values of TTPACK_CPU_ISA */
   int mr, nr;       /* register tile: rows of a, columns of a packed panel */
   ttp_gemm_ukernel_fn gemm;
+  void (*softmax_row)(float* y, const float* x, int64_t n);
+  void (*layer_norm_row)(float* y, const float* x, const float* w, const float* b, int64_t d, double eps);
+  void (*gelu)(float* y, const float* x, int64_t n); /* y may be x */
 } ttp_cpu_isa;
 
 extern const ttp_cpu_isa ttp_cpu_isa_portable;
