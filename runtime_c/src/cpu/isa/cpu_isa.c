@@ -10,24 +10,21 @@
 
 #include "../../status.h"
 
-static int has_avx2(void) {
+/* Only x86 builds with a compiler that has the flags define these (CMakeLists.txt). */
 #if defined(TTP_HAVE_AVX2)
+static int has_avx2(void) {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return 0;
-#endif
 }
+#endif
 
-static int has_avx512(void) {
 #if defined(TTP_HAVE_AVX512)
+static int has_avx512(void) {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
-#else
-  return 0;
-#endif
 }
+#endif
 
 ttp_status* ttp_cpu_isa_select(const char* forced, const ttp_cpu_isa** out) {
   const ttp_cpu_isa* best = &ttp_cpu_isa_portable;
