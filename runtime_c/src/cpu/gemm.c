@@ -153,6 +153,15 @@ static void gemm_tile_task(const gemm_job* j, int64_t task, int thread) {
     if (j->conv) conv_gather(j->conv, i0, m, k0, kc, a, scratch);
     else
       for (int64_t q = 0; q < m; q++) a[q] = j->a + (i0 + q) * j->lda + k0;
+    if (m == 1 && isa->gemm_row) { /* one row (batch 1): four panels at a time */
+      for (int64_t p = p0; p < p1; p += 4) {
+        const int np = p1 - p < 4 ? (int)(p1 - p) : 4;
+        const int64_t last = p + np - 1;
+        const int w = j->N - last * nr < nr ? (int)(j->N - last * nr) : nr;
+        isa->gemm_row(kc, a[0], j->packed + k0 * npad + p * kc * nr, kc * nr, np, j->c + i0 * j->ldc + p * nr, w);
+      }
+      continue;
+    }
     for (int64_t p = p0; p < p1; p++) {
       const float* bp = j->packed + k0 * npad + p * kc * nr;
       const int w = j->N - p * nr < nr ? (int)(j->N - p * nr) : nr;

@@ -60,4 +60,37 @@ static void gemm_avx2(int64_t kc, const float* const* a, const float* b, float* 
   }
 }
 
-const ttp_cpu_isa ttp_cpu_isa_avx2 = {"avx2", MR, NR, gemm_avx2, rows_softmax, rows_layer_norm, rows_gelu_map};
+static inline __attribute__((always_inline)) void row_tile(const int np, int64_t kc, const float* a,
+                                                           const float* b, int64_t ps, float* c, int nr_last) {
+  for (int64_t k0 = 0; k0 < kc; k0 += TTP_GEMM_CHUNK) {
+    const int64_t k1 = kc - k0 < TTP_GEMM_CHUNK ? kc : k0 + TTP_GEMM_CHUNK;
+    __m256 acc0[4], acc1[4];
+    for (int p = 0; p < np; p++) acc0[p] = acc1[p] = _mm256_setzero_ps();
+    for (int64_t k = k0; k < k1; k++) {
+      const __m256 x = _mm256_broadcast_ss(a + k);
+      for (int p = 0; p < np; p++) {
+        acc0[p] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + p * ps + k * NR), acc0[p]);
+        acc1[p] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + p * ps + k * NR + 8), acc1[p]);
+      }
+    }
+    for (int p = 0; p < np; p++) {
+      const int w = p == np - 1 ? nr_last : NR;
+      const __m256i m0 = lanes(w), m1 = lanes(w - 8);
+      float* cp = c + p * NR;
+      _mm256_maskstore_ps(cp, m0, _mm256_add_ps(_mm256_maskload_ps(cp, m0), acc0[p]));
+      _mm256_maskstore_ps(cp + 8, m1, _mm256_add_ps(_mm256_maskload_ps(cp + 8, m1), acc1[p]));
+    }
+  }
+}
+
+static void gemm_row_avx2(int64_t kc, const float* a, const float* b, int64_t ps, int panels, float* c,
+                          int nr_last) {
+  switch (panels) {
+    case 1: row_tile(1, kc, a, b, ps, c, nr_last); break;
+    case 2: row_tile(2, kc, a, b, ps, c, nr_last); break;
+    case 3: row_tile(3, kc, a, b, ps, c, nr_last); break;
+    default: row_tile(4, kc, a, b, ps, c, nr_last); break;
+  }
+}
+
+const ttp_cpu_isa ttp_cpu_isa_avx2 = {"avx2", MR, NR, gemm_avx2, gemm_row_avx2, rows_softmax, rows_layer_norm, rows_gelu_map};

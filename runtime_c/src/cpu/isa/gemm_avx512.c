@@ -51,4 +51,37 @@ static void gemm_avx512(int64_t kc, const float* const* a, const float* b, float
   }
 }
 
-const ttp_cpu_isa ttp_cpu_isa_avx512 = {"avx512", MR, NR, gemm_avx512, rows_softmax, rows_layer_norm, rows_gelu_map};
+static inline __attribute__((always_inline)) void row_tile(const int np, int64_t kc, const float* a,
+                                                           const float* b, int64_t ps, float* c, int nr_last) {
+  for (int64_t k0 = 0; k0 < kc; k0 += TTP_GEMM_CHUNK) {
+    const int64_t k1 = kc - k0 < TTP_GEMM_CHUNK ? kc : k0 + TTP_GEMM_CHUNK;
+    __m512 acc0[4], acc1[4];
+    for (int p = 0; p < np; p++) acc0[p] = acc1[p] = _mm512_setzero_ps();
+    for (int64_t k = k0; k < k1; k++) {
+      const __m512 x = _mm512_set1_ps(a[k]);
+      for (int p = 0; p < np; p++) {
+        acc0[p] = _mm512_fmadd_ps(x, _mm512_loadu_ps(b + p * ps + k * NR), acc0[p]);
+        acc1[p] = _mm512_fmadd_ps(x, _mm512_loadu_ps(b + p * ps + k * NR + 16), acc1[p]);
+      }
+    }
+    for (int p = 0; p < np; p++) {
+      const int w = p == np - 1 ? nr_last : NR;
+      const __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
+      float* cp = c + p * NR;
+      _mm512_mask_storeu_ps(cp, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cp), acc0[p]));
+      _mm512_mask_storeu_ps(cp + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cp + 16), acc1[p]));
+    }
+  }
+}
+
+static void gemm_row_avx512(int64_t kc, const float* a, const float* b, int64_t ps, int panels, float* c,
+                            int nr_last) {
+  switch (panels) {
+    case 1: row_tile(1, kc, a, b, ps, c, nr_last); break;
+    case 2: row_tile(2, kc, a, b, ps, c, nr_last); break;
+    case 3: row_tile(3, kc, a, b, ps, c, nr_last); break;
+    default: row_tile(4, kc, a, b, ps, c, nr_last); break;
+  }
+}
+
+const ttp_cpu_isa ttp_cpu_isa_avx512 = {"avx512", MR, NR, gemm_avx512, gemm_row_avx512, rows_softmax, rows_layer_norm, rows_gelu_map};

@@ -1,6 +1,7 @@
 /* The portable micro-kernel: plain C11, built with the library's baseline
  * flags (what the compiler vectorises on its own). MR = 4 rows, NR = 16
  * columns: four accumulator rows of 16 floats. */
+#include <stddef.h>
 #include <string.h>
 
 #include "gemm_ukernel.h"
@@ -34,4 +35,4 @@ static void gemm_portable(int64_t kc, const float* const* a, const float* b, flo
   }
 }
 
-const ttp_cpu_isa ttp_cpu_isa_portable = {"portable", MR, NR, gemm_portable, rows_softmax, rows_layer_norm, rows_gelu_map};
+const ttp_cpu_isa ttp_cpu_isa_portable = {"portable", MR, NR, gemm_portable, NULL, rows_softmax, rows_layer_norm, rows_gelu_map};

@@ -28,12 +28,22 @@
 typedef void (*ttp_gemm_ukernel_fn)(int64_t kc, const float* const* a, const float* b, float* c, int64_t ldc,
                                     int mr, int nr);
 
+/* One row of a against up to 4 packed panels at once: for p < panels,
+     c[p * NR + j] += sum over k < kc of a[k] * b[p * panel_stride + k * NR + j]
+   (the last panel stores nr_last columns). Each output's sum is formed
+   exactly as ttp_gemm_ukernel_fn forms it, so either may compute any row;
+   this one keeps 4 panels' sums in flight where a single row's tile would
+   wait on one FMA chain (batch-1 layers). */
+typedef void (*ttp_gemm_row_fn)(int64_t kc, const float* a, const float* b, int64_t panel_stride, int panels,
+                                float* c, int nr_last);
+
 /* Everything built per ISA: the GEMM micro-kernel and the float32 row
    kernels of rows_generic.h (see there for their error bounds). */
 typedef struct ttp_cpu_isa {
   const char* name; /* "portable", "avx2", "avx512": the values of TTPACK_CPU_ISA */
   int mr, nr;       /* register tile: rows of a, columns of a packed panel */
   ttp_gemm_ukernel_fn gemm;
+  ttp_gemm_row_fn gemm_row; /* NULL: rows go through gemm */
   void (*softmax_row)(float* y, const float* x, int64_t n);
   void (*layer_norm_row)(float* y, const float* x, const float* w, const float* b, int64_t d, double eps);
   void (*gelu)(float* y, const float* x, int64_t n); /* y may be x */
