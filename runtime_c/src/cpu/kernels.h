@@ -1,11 +1,15 @@
-/* CPU kernels: one run function per op code, and for the ops that pick a
- * function by element type, a predicate saying whether one exists.
+/* CPU kernels: per op code, a stateless run function, or prepare (per-op
+ * state made once at program load: packed weights, scratch sizes) and exec
+ * (which also gets the device's micro-kernels, threads and scratch); and for
+ * the ops that pick a function by element type, a predicate saying whether
+ * one exists. kernels.c holds the table; the GEMM family is in gemm.c.
  *
  * Kernels are not a security boundary: the plans they run have passed the
  * op verifier (op_verify.h) at decode, which checks, once and for every
  * device, everything a run function relies on (input/output counts,
- * dtypes, ranks, shapes, attribute values). So run cannot fail, and the
- * device asks the table only whether it can run an op on its element types.
+ * dtypes, ranks, shapes, attribute values). So run and exec cannot fail
+ * (prepare only for lack of memory), and the device asks the table only
+ * whether it can run an op on its element types.
  *
  * Both run on the compute view (cpu_device.c): the verified plan with every
  * bfloat16 tensor float32. data[i] is the buffer of view tensor i: dense,
