@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -273,6 +274,49 @@ def run(
     if output:
         np.savez(output, **outs)
         typer.echo(f"wrote {output}")
+
+
+@app.command()
+def bench(
+    archive: Path = typer.Argument(..., help="a .ttpack archive"),
+    runs: int = typer.Option(100, "--runs", "-n", help="timed runs"),
+    warmup: int = typer.Option(5, help="untimed runs first"),
+    threads: int = typer.Option(0, help="compute threads (0: one per core)"),
+    program: Optional[str] = typer.Option(None, help="program to run (default: the first)"),
+    as_json: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
+):
+    """Time an archive's program on the CPU device on seeded random inputs:
+    median, p90 and best of --runs after --warmup, through the Python
+    bindings (so their per-call overhead is included)."""
+    from . import runtime as rt
+
+    if runs < 1 or warmup < 0:
+        _fail("--runs must be at least 1 and --warmup at least 0")
+    try:
+        model = rt.load(archive, num_threads=threads)
+        prog = model.program(program) if program else model.program(model.programs[0])
+        rng = np.random.default_rng(0)
+        inputs = [_random(rng, s) for s in prog.inputs]
+        for _ in range(warmup):
+            prog(*inputs)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            prog(*inputs)
+            times.append(time.perf_counter() - t0)
+    except rt.TTPackError as e:
+        _fail(str(e))
+    times_ms = sorted(t * 1e3 for t in times)
+    stats = {"program": prog.name, "runs": runs, "warmup": warmup, "threads": threads or os.cpu_count(),
+             "median_ms": times_ms[len(times_ms) // 2] if runs % 2 else
+             (times_ms[runs // 2 - 1] + times_ms[runs // 2]) / 2,
+             "p90_ms": times_ms[min(runs - 1, int(0.9 * runs))], "best_ms": times_ms[0]}
+    if as_json:
+        typer.echo(json.dumps(stats))
+        return
+    how = f" (built for {model.target}: its numerics emulated)" if model.emulated else ""
+    typer.echo(f"{prog.name} on cpu{how}, {stats['threads']} threads, {runs} runs after {warmup} warm-up: "
+               f"median {stats['median_ms']:.3f} ms, p90 {stats['p90_ms']:.3f} ms, best {stats['best_ms']:.3f} ms")
 
 
 def _random(rng, spec):

@@ -667,10 +667,11 @@ def test_devices_are_opened_once_and_shared():
     lib = rt._lib
     dev, model, p1, p2 = P(), P(), P(), P()
     assert _status(lib.ttp_device_open(b"tt", None, ctypes.byref(dev)))[0] == 2 and not dev  # NOT_FOUND
-    opts = DeviceOptions(ctypes.sizeof(DeviceOptions), 4)
-    code, msg = _status(lib.ttp_device_open(b"cpu", ctypes.byref(opts), ctypes.byref(dev)))
-    assert code == 7 and "num_threads=4" in msg  # UNSUPPORTED, said plainly
-    opts.num_threads = 1
+    for bad in (-1, 100000):
+        opts = DeviceOptions(ctypes.sizeof(DeviceOptions), bad)
+        code, msg = _status(lib.ttp_device_open(b"cpu", ctypes.byref(opts), ctypes.byref(dev)))
+        assert code == 1 and f"num_threads={bad}" in msg and not dev  # INVALID_ARGUMENT, said plainly
+    opts.num_threads = 2
     assert not lib.ttp_device_open(b"cpu", ctypes.byref(opts), ctypes.byref(dev))
     data = add_archive()
     assert not lib.ttp_model_open_memory(data, len(data), ctypes.byref(model))

@@ -115,6 +115,17 @@ def test_run_with_random_inputs(built):
     assert "output: float32[8, 10]" in out
 
 
+def test_bench_reports_median_and_p90(built):
+    doc = json.loads(run_cli("bench", built["jax_mlp"], "--runs", "7", "--warmup", "1", "--threads", "2",
+                             "--json").stdout)
+    assert doc["runs"] == 7 and doc["threads"] == 2 and doc["program"] == "main"
+    assert 0 < doc["best_ms"] <= doc["median_ms"] <= doc["p90_ms"]
+    out = run_cli("bench", built["jax_mlp"], "--runs", "3").stdout
+    assert "median" in out and "p90" in out and "3 runs after 5 warm-up" in out
+    proc = run_cli("bench", built["jax_mlp"], "--runs", "0", check=False)
+    assert proc.returncode != 0 and "--runs must be at least 1" in proc.stderr
+
+
 def test_run_reports_missing_inputs(built):
     proc = run_cli("run", built["jax_mlp"], check=False)
     assert proc.returncode != 0

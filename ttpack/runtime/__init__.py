@@ -109,6 +109,10 @@ class _Buffer(ctypes.Structure):
     _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_size_t)]
 
 
+class _DeviceOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("num_threads", ctypes.c_int32)]
+
+
 class _TensorInfo(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("rank", ctypes.c_uint32),
                 ("dims", ctypes.POINTER(ctypes.c_int64)), ("nbytes", ctypes.c_size_t)]
@@ -275,8 +279,9 @@ class Program:
 class Model:
     """An opened archive. Calling it runs its first program."""
 
-    def __init__(self, source: str | os.PathLike | bytes, device: str = "cpu"):
+    def __init__(self, source: str | os.PathLike | bytes, device: str = "cpu", num_threads: int = 0):
         handle, dev = ctypes.c_void_p(), ctypes.c_void_p()
+        options = _DeviceOptions(ctypes.sizeof(_DeviceOptions), num_threads)
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
             _check(_lib.ttp_model_open_memory(data, len(data), ctypes.byref(handle)))
@@ -284,7 +289,7 @@ class Model:
             _check(_lib.ttp_model_open_file(os.fsencode(source), ctypes.byref(handle)))
         self._handle = handle
         try:
-            _check(_lib.ttp_device_open(device.encode(), None, ctypes.byref(dev)))
+            _check(_lib.ttp_device_open(device.encode(), ctypes.byref(options), ctypes.byref(dev)))
         except TTPackError:
             _lib.ttp_model_free(handle)
             self._handle = None
@@ -345,9 +350,11 @@ class Model:
         return f"<ttpack.runtime.Model target={self.target}{how} programs={self.programs}>"
 
 
-def load(source: str | os.PathLike | bytes, device: str = "cpu") -> Model:
+def load(source: str | os.PathLike | bytes, device: str = "cpu", num_threads: int = 0) -> Model:
     """Opens and verifies an archive (a path, or its bytes) and loads its
-    first program onto `device` (the others load when first used)."""
-    model = Model(source, device)
+    first program onto `device` (the others load when first used).
+    num_threads: threads the device computes with (0: its default, on the
+    cpu device the number of cores the process may run on)."""
+    model = Model(source, device, num_threads)
     model._main  # load now, so a bad program or device fails here, not at the first call
     return model

@@ -130,7 +130,7 @@ typedef struct ttp_device ttp_device;
 
 typedef struct ttp_device_options {
   size_t struct_size;  /* sizeof(ttp_device_options), so the struct can grow */
-  int32_t num_threads; /* 0: the device's default; the CPU device runs 1 for now */
+  int32_t num_threads; /* 0: the device's default (the CPU device: one per online core); at most 256 */
 } ttp_device_options;
 
 /* name: "cpu". options may be NULL for defaults. */

@@ -18,18 +18,25 @@
  *    hi(A) lo(B), HiFi4 = A B. Without fp32_dest_acc_en the result leaves a
  *    bfloat16 destination register (rounded to bfloat16).
  * Everything is allocated in prepare (one arena for all intermediates,
- * reused by liveness), so a run allocates nothing. */
+ * reused by liveness; each op's kernel state, such as packed weights; the
+ * scratch the kernels ask for), so a run allocates nothing.
+ *
+ * The device (opened once, shared by its programs) holds the thread pool
+ * and the micro-kernels chosen for this CPU (isa/cpu_isa.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../device.h"
 #include "../schema_generated.h"
 #include "../status.h"
 #include "../tensor_codec.h"
 #include "control_flow.h"
+#include "isa/cpu_isa.h"
 #include "kernels.h"
+#include "thread_pool.h"
 
 #define ARENA_ALIGN 64
 
@@ -54,8 +61,15 @@ typedef struct emulated_op {
   int round_bf16;        /* !fp32_dest_acc_en */
 } emulated_op;
 
+typedef struct cpu_device {
+  const ttp_cpu_isa* isa;
+  ttp_thread_pool* pool;
+} cpu_device;
+
 typedef struct cpu_executable {
   const ttp_plan* plan;   /* as decoded: bindings and their host storage */
+  ttp_cpu_ctx ctx;        /* the device's isa and pool, this executable's scratch */
+  void** states;          /* per op: kernel state of the op (or of an emulated op's first phase), then of the second */
   ttp_plan view;          /* the compute view: view.tensors/ops are owned */
   uint8_t* quantize;      /* per view tensor: enum quantize, applied when produced */
   emulated_op** emulated; /* per op: NULL or how it is emulated */
@@ -412,6 +426,11 @@ static void cpu_release(void* handle) {
   cpu_executable* ex = handle;
   if (!ex) return;
   pthread_mutex_destroy(&ex->lock);
+  if (ex->states)
+    for (uint32_t i = 0; i < 2 * ex->plan->n_ops; i++) free(ex->states[i]);
+  free(ex->states);
+  free(ex->ctx.scratch);
+  free(ex->ctx.thread_scratch);
   if (ex->emulated)
     for (uint32_t i = 0; i < ex->plan->n_ops; i++) free(ex->emulated[i]);
   for (size_t i = 0; i < ex->n_owned; i++) free(ex->owned[i]);
@@ -427,15 +446,37 @@ static void cpu_release(void* handle) {
   free(ex);
 }
 
-static ttp_status* cpu_open(const ttp_device_options* options, void** state) {
-  *state = NULL;
-  if (options->num_threads > 1)
-    return ttp_make_status(TTP_UNSUPPORTED, "the cpu device runs on one thread for now; "
-                           "num_threads=%d is not supported yet", (int)options->num_threads);
-  return NULL;
+/* More compute threads than this are refused as a likely mistake. */
+#define MAX_THREADS 256
+
+static void cpu_close(void* state) {
+  cpu_device* d = state;
+  if (!d) return;
+  ttp_thread_pool_free(d->pool);
+  free(d);
 }
 
-static void cpu_close(void* state) { (void)state; }
+static ttp_status* cpu_open(const ttp_device_options* options, void** state) {
+  *state = NULL;
+  int threads = options->num_threads;
+  if (threads < 0 || threads > MAX_THREADS)
+    return ttp_make_status(TTP_INVALID_ARGUMENT, "num_threads=%d: give 1 to %d, or 0 for one per core",
+                           (int)threads, MAX_THREADS);
+  if (threads == 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
+  }
+  cpu_device* d = calloc(1, sizeof *d);
+  if (!d) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory opening the cpu device");
+  ttp_status* st = ttp_cpu_isa_select(getenv("TTPACK_CPU_ISA"), &d->isa);
+  if (!st) st = ttp_thread_pool_create(threads, &d->pool);
+  if (st) {
+    cpu_close(d);
+    return st;
+  }
+  *state = d;
+  return NULL;
+}
 
 static ttp_status* build_view(cpu_executable* ex) {
   const ttp_plan* plan = ex->plan;
@@ -471,7 +512,7 @@ static ttp_status* build_view(cpu_executable* ex) {
     const ttp_cpu_kernel* k = &ttp_cpu_kernels[op->code];
     const char* name = ttp_op_defs[op->code].name;
     if (ttp_cpu_is_control_flow(op->code)) continue; /* run by control_flow.c, not a kernel */
-    if (!k->run)
+    if (!k->run && !k->exec)
       return ttp_make_status(TTP_UNSUPPORTED,
                              "program '%s' operation %u: op %s has no CPU kernel in this runtime (%s); "
                              "upgrade ttpack", plan->name, i, name, TTP_RUNTIME_VERSION);
@@ -491,8 +532,39 @@ static ttp_status* build_view(cpu_executable* ex) {
   return NULL;
 }
 
+/* Each op's kernel state, and scratch for the largest need of any op: one
+   shared block and one per thread. */
+static ttp_status* prepare_kernels(cpu_executable* ex) {
+  const ttp_plan* v = &ex->view;
+  size_t shared = 0, per_thread = 0;
+  ex->states = calloc(2 * (size_t)v->n_ops + 1, sizeof *ex->states);
+  if (!ex->states) return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory preparing kernels");
+  for (uint32_t i = 0; i < v->n_ops; i++) {
+    const emulated_op* e = ex->emulated[i];
+    const ttp_op* ops[2] = {e ? &e->first : &v->ops[i], e && e->two_phase ? &e->second : NULL};
+    for (int k = 0; k < 2 && ops[k]; k++) {
+      const ttp_cpu_kernel* kernel = &ttp_cpu_kernels[ops[k]->code];
+      if (!kernel->prepare) continue;
+      ttp_kernel_prepared p = {0};
+      ttp_status* st = kernel->prepare(v, ops[k], ex->ctx.isa, &p);
+      if (st) return ttp_annotate(st, "program '%s' operation %u", v->name, i);
+      ex->states[2 * i + k] = p.state;
+      if (p.scratch_bytes > shared) shared = p.scratch_bytes;
+      if (p.thread_scratch_bytes > per_thread) per_thread = p.thread_scratch_bytes;
+    }
+  }
+  int threads = ttp_thread_pool_size(ex->ctx.pool);
+  ex->ctx.thread_stride = align_up(per_thread);
+  if (shared) ex->ctx.scratch = aligned_alloc(ARENA_ALIGN, align_up(shared));
+  if (per_thread) ex->ctx.thread_scratch = aligned_alloc(ARENA_ALIGN, ex->ctx.thread_stride * (size_t)threads);
+  if ((shared && !ex->ctx.scratch) || (per_thread && !ex->ctx.thread_scratch))
+    return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory: program '%s' needs %zu bytes of kernel scratch",
+                           v->name, shared + per_thread * (size_t)threads);
+  return NULL;
+}
+
 static ttp_status* cpu_prepare(void* state, const ttp_plan* plan, void** out) {
-  (void)state;
+  const cpu_device* device = state;
   *out = NULL;
   cpu_executable* ex = calloc(1, sizeof *ex);
   if (!ex || pthread_mutex_init(&ex->lock, NULL) != 0) {
@@ -500,7 +572,10 @@ static ttp_status* cpu_prepare(void* state, const ttp_plan* plan, void** out) {
     return ttp_make_status(TTP_OUT_OF_MEMORY, "out of memory preparing program '%s'", plan->name);
   }
   ex->plan = plan;
+  ex->ctx.isa = device->isa;
+  ex->ctx.pool = device->pool;
   ttp_status* st = build_view(ex);
+  if (!st) st = prepare_kernels(ex);
   size_t n = ex->view.n_tensors ? ex->view.n_tensors : 1;
   if (!st) {
     ex->offsets = calloc(n, sizeof *ex->offsets);
@@ -537,19 +612,25 @@ static ttp_status* cpu_prepare(void* state, const ttp_plan* plan, void** out) {
   return NULL;
 }
 
-static void run_emulated(cpu_executable* ex, const emulated_op* e) {
+static void run_op(cpu_executable* ex, const ttp_op* op, const void* state) {
+  const ttp_cpu_kernel* k = &ttp_cpu_kernels[op->code];
+  if (k->exec) k->exec(&ex->view, op, ex->data, state, &ex->ctx);
+  else k->run(&ex->view, op, ex->data);
+}
+
+static void run_emulated(cpu_executable* ex, const emulated_op* e, void* const* states) {
   const ttp_plan* v = &ex->view;
   for (uint32_t k = 0; k < e->n_cuts; k++)
     cut_tensor(ex->data[e->cuts[k].src], ex->data[e->cuts[k].dst], v->tensors[e->cuts[k].src].numel, e->cuts[k].cut);
-  ttp_cpu_kernels[e->first.code].run(v, &e->first, ex->data);
+  run_op(ex, &e->first, states[0]);
   const ttp_tensor* out = &v->tensors[e->first.outputs[0]];
   float* y = ex->data[e->first.outputs[0]];
   if (e->two_phase) {
-    ttp_cpu_kernels[e->second.code].run(v, &e->second, ex->data);
+    run_op(ex, &e->second, states[1]);
     const float* partial = ex->data[e->partial];
     for (int64_t j = 0; j < out->numel; j++) y[j] += partial[j];
     if (e->round_bf16) ttp_round_bf16_inplace(y, (size_t)out->numel);
-    ttp_cpu_activate(y, out->numel, e->activation);
+    ttp_cpu_activate(ex->ctx.isa, y, out->numel, e->activation);
   } else if (e->round_bf16) {
     ttp_round_bf16_inplace(y, (size_t)out->numel);
   }
@@ -577,9 +658,9 @@ static void run_ops(cpu_executable* ex, uint32_t first, uint32_t count) {
       const ttp_region_runner runner = {ex, run_region, stored};
       ttp_cpu_run_while(v, op, ex->data, &runner);
     } else if (ex->emulated[i]) {
-      run_emulated(ex, ex->emulated[i]);
+      run_emulated(ex, ex->emulated[i], &ex->states[2 * i]);
     } else {
-      ttp_cpu_kernels[op->code].run(v, op, ex->data);
+      run_op(ex, op, ex->states[2 * i]);
     }
     for (uint32_t k = 0; k < op->n_outputs; k++) stored(ex, op->outputs[k]);
   }

@@ -10,17 +10,19 @@
  * element types. run never fails, allocates nothing and touches no buffer
  * of a tensor with no elements (such buffers may be NULL).
  *
- * Numerical choices: float32 matmuls and sums accumulate in double, so their
- * results are at least as accurate as numpy's float32 BLAS / pairwise sums.
- * The NN ops' references compute in float64: pools, norms, softmax and the
- * activations do too (one rounding at the end, or two for softmax), while
- * linear and conv2d, the hot paths, accumulate in float32 blocks of at most
- * GEMM_KC terms (see the GEMM section) like float32 BLAS; cumsum is float32
+ * Numerical choices: float32 sums accumulate in double, so their results are
+ * at least as accurate as numpy's pairwise sums. The NN ops' references
+ * compute in float64: pools, norms, softmax and the activations do too (one
+ * rounding at the end, or two for softmax), while linear and conv2d, the hot
+ * paths, and matmul accumulate in float32 (two-level sums, gemm.c) like
+ * float32 BLAS; cumsum is float32
  * as its reference. int32 arithmetic wraps (computed in uint32_t). bool is one byte, 0 or 1;
  * ops that compute bools (logical ops, comparisons, casts, bool max/min) read
  * any nonzero byte as true and write 0 or 1, data movement copies bytes.
  */
 #include "kernels.h"
+
+#include "gemm.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -535,63 +537,64 @@ static void run_typecast(const ttp_plan* plan, const ttp_op* op, void* const* da
 
 /* ---- matmul ---------------------------------------------------------------------------- */
 
-/* Output columns are produced TILE at a time so an i-k-j loop can keep its
-   accumulators (double for float32: see the file comment) on the stack. */
+/* float32 goes through the GEMM driver (gemm.h). int32 matmuls wrap
+   (uint32_t sums) in an i-k-j loop whose accumulators, TILE output columns
+   at a time, stay on the stack; rows are split into tasks for the device's
+   threads. */
 #define TILE 256
+#define MATMUL_ROWS 16 /* int32 rows per task */
 
-#define MATMUL_FN(NAME, T, ACC, LOAD, STORE)                                          \
-  static void NAME(const void* a_, const void* b_, void* c_, int64_t M, int64_t K,    \
-                   int64_t N) {                                                       \
-    const T* a = a_;                                                                  \
-    const T* b = b_;                                                                  \
-    T* restrict c = c_;                                                               \
-    ACC acc[TILE];                                                                    \
-    for (int64_t i = 0; i < M; i++) {                                                 \
-      for (int64_t j0 = 0; j0 < N; j0 += TILE) {                                      \
-        const int64_t nj = N - j0 < TILE ? N - j0 : TILE;                             \
-        for (int64_t j = 0; j < nj; j++) acc[j] = 0;                                  \
-        for (int64_t k = 0; k < K; k++) {                                             \
-          const ACC aik = LOAD(a[i * K + k]);                                         \
-          const T* brow = b + k * N + j0;                                             \
-          for (int64_t j = 0; j < nj; j++) acc[j] += aik * LOAD(brow[j]);             \
-        }                                                                             \
-        for (int64_t j = 0; j < nj; j++) c[i * N + j0 + j] = STORE(acc[j]);           \
-      }                                                                               \
-    }                                                                                 \
+typedef struct matmul_i32_job {
+  const ttp_gemm_batches* batches;
+  int64_t M, K, N, row_tasks;
+  const int32_t *a, *b;
+  int32_t* c;
+} matmul_i32_job;
+
+static void matmul_i32_task(void* arg, int64_t task, int thread) {
+  (void)thread;
+  const matmul_i32_job* j = arg;
+  const int64_t batch = task / j->row_tasks, i0 = task % j->row_tasks * MATMUL_ROWS;
+  const int64_t M = j->M - i0 < MATMUL_ROWS ? j->M - i0 : MATMUL_ROWS, K = j->K, N = j->N;
+  const int32_t* a = j->a + ttp_gemm_batch_offset(j->batches, j->batches->a_stride, batch) + i0 * K;
+  const int32_t* b = j->b + ttp_gemm_batch_offset(j->batches, j->batches->b_stride, batch);
+  int32_t* restrict c = j->c + (batch * j->M + i0) * N;
+  uint32_t acc[TILE];
+  for (int64_t i = 0; i < M; i++) {
+    for (int64_t j0 = 0; j0 < N; j0 += TILE) {
+      const int64_t nj = N - j0 < TILE ? N - j0 : TILE;
+      for (int64_t jj = 0; jj < nj; jj++) acc[jj] = 0;
+      for (int64_t k = 0; k < K; k++) {
+        const uint32_t aik = (uint32_t)a[i * K + k];
+        const int32_t* brow = b + k * N + j0;
+        for (int64_t jj = 0; jj < nj; jj++) acc[jj] += aik * (uint32_t)brow[jj];
+      }
+      for (int64_t jj = 0; jj < nj; jj++) c[i * N + j0 + jj] = i32_bits(acc[jj]);
+    }
   }
-#define LOAD_F64(x) ((double)(x))
-#define STORE_F32(x) ((float)(x))
-#define LOAD_U32(x) ((uint32_t)(x))
-MATMUL_FN(matmul_f32, float, double, LOAD_F64, STORE_F32)
-MATMUL_FN(matmul_i32, int32_t, uint32_t, LOAD_U32, i32_bits)
+}
 
-static void run_matmul(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+static void exec_matmul(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                        const ttp_cpu_ctx* ctx) {
   const ttp_tensor *a = IN(0), *b = IN(1), *out = OUT(0);
   if (out->numel == 0) return;
   const int r = (int)out->rank - 2;
   const int64_t M = out->dims[r], N = out->dims[r + 1], K = a->dims[a->rank - 1];
-  void* c = data[op->outputs[0]];
   if (K == 0) { /* a and b are empty (possibly NULL); the sum over k is 0 */
-    memset(c, 0, out->nbytes);
+    memset(data[op->outputs[0]], 0, out->nbytes);
     return;
   }
-  const bool f32 = out->dtype == TTP_DTYPE_FLOAT32;
-  const size_t esize = 4;
-  int64_t sa[TTP_MAX_RANK], sb[TTP_MAX_RANK], batches = 1;
+  int64_t sa[TTP_MAX_RANK], sb[TTP_MAX_RANK];
   broadcast_strides(a, (int)a->rank - 2, r, M * K, sa);
   broadcast_strides(b, (int)b->rank - 2, r, K * N, sb);
-  for (int d = 0; d < r; d++) batches *= out->dims[d];
-  odometer ia, ib;
-  odo_init(&ia, r, out->dims, sa);
-  odo_init(&ib, r, out->dims, sb);
-  for (int64_t batch = 0; batch < batches; batch++) {
-    const char* pa = (const char*)data[op->inputs[0]] + ia.off * (int64_t)esize;
-    const char* pb = (const char*)data[op->inputs[1]] + ib.off * (int64_t)esize;
-    char* pc = (char*)c + batch * M * N * (int64_t)esize;
-    (f32 ? matmul_f32 : matmul_i32)(pa, pb, pc, M, K, N);
-    odo_next(&ia);
-    odo_next(&ib);
+  ttp_gemm_batches batches = {r, out->dims, sa, sb, out->numel / (M * N)};
+  if (out->dtype == TTP_DTYPE_FLOAT32) {
+    ttp_gemm_matmul(state, ctx, &batches, M, data[op->inputs[0]], data[op->inputs[1]], data[op->outputs[0]]);
+    return;
   }
+  matmul_i32_job j = {&batches, M, K, N, (M + MATMUL_ROWS - 1) / MATMUL_ROWS, data[op->inputs[0]],
+                      data[op->inputs[1]], data[op->outputs[0]]};
+  ttp_thread_pool_run(ctx->pool, batches.count * j.row_tasks, matmul_i32_task, &j);
 }
 
 /* ---- data movement ------------------------------------------------------------------------ */
@@ -725,6 +728,7 @@ typedef struct reduce_layout {
     }                                                                                    \
   }
 
+#define STORE_F32(x) ((float)(x))
 #define SUM_F(acc, x) ((acc) + (double)(x))
 #define SUM_I(acc, x) ((acc) + (uint32_t)(x))
 #define MAX_F(acc, x) f32_max((acc), (x))
@@ -851,12 +855,9 @@ enum {
   ACT_GELU_TANH = TTP_ACTIVATION_GELU_TANH,
 };
 
-/* The reference computes gelu in float64 and rounds once; so does this, in
-   the reference's operation order. */
-static inline float gelu_erf(float x) {
-  const double v = x;
-  return (float)(0.5 * v * (1.0 + erf(v / 1.4142135623730951))); /* sqrt(2) */
-}
+/* gelu (erf form) is the ISA's vectorised polynomial (isa/rows_generic.h,
+   error bound there). The tanh form is computed in float64 and rounded
+   once, in the reference's operation order. */
 static inline float gelu_tanh(float x) {
   const double v = x;
   return (float)(0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * (v * v * v))))); /* sqrt(2/pi) */
@@ -864,7 +865,7 @@ static inline float gelu_tanh(float x) {
 /* np.maximum(x, 0) keeps NaN and gives +0 for -0; np.clip(x, 0, 6) keeps NaN and -0. */
 static inline float relu6(float x) { return x < 0 ? 0.0f : x > 6 ? 6.0f : x; }
 
-void ttp_cpu_activate(float* y, int64_t n, int64_t code) {
+void ttp_cpu_activate(const ttp_cpu_isa* isa, float* y, int64_t n, int64_t code) {
   switch (code) {
     case ACT_RELU:
       for (int64_t i = 0; i < n; i++) y[i] = f32_max(y[i], 0.0f);
@@ -873,7 +874,7 @@ void ttp_cpu_activate(float* y, int64_t n, int64_t code) {
       for (int64_t i = 0; i < n; i++) y[i] = relu6(y[i]);
       break;
     case ACT_GELU:
-      for (int64_t i = 0; i < n; i++) y[i] = gelu_erf(y[i]);
+      isa->gelu(y, y, n);
       break;
     case ACT_GELU_TANH:
       for (int64_t i = 0; i < n; i++) y[i] = gelu_tanh(y[i]);
@@ -895,24 +896,69 @@ static void around_dim(const ttp_tensor* t, int dim, int64_t* outer, int64_t* n,
 
 /* ---- erf, relu, gelu ------------------------------------------------------------------------ */
 
-MAP_FN(gelu_f32, float, float, gelu_erf(x))
 MAP_FN(gelu_tanh_f32, float, float, gelu_tanh(x))
 
-static void run_gelu(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+/* Rows of a contiguous op split into about 4 tasks per thread (at least
+   `min_rows` rows each), for ops whose rows are independent. */
+typedef struct rows_job {
+  const ttp_plan* plan;
+  const ttp_op* op;
+  void* const* data;
+  const ttp_cpu_isa* isa;
+  int64_t rows, per_task, width;
+} rows_job;
+
+static void run_rows(rows_job* j, const ttp_cpu_ctx* ctx, int64_t min_rows, ttp_task_fn fn) {
+  const int64_t tasks = 4 * (int64_t)ttp_thread_pool_size(ctx->pool);
+  j->isa = ctx->isa;
+  j->per_task = (j->rows + tasks - 1) / tasks;
+  if (j->per_task < min_rows) j->per_task = min_rows;
+  ttp_thread_pool_run(ctx->pool, (j->rows + j->per_task - 1) / j->per_task, fn, j);
+}
+
+static void gelu_task(void* arg, int64_t task, int thread) {
+  (void)thread;
+  const rows_job* j = arg;
+  const int64_t i0 = task * j->per_task, n = j->rows - i0 < j->per_task ? j->rows - i0 : j->per_task;
+  const float* x = j->data[j->op->inputs[0]];
+  float* y = j->data[j->op->outputs[0]];
+  j->isa->gelu(y + i0, x + i0, n);
+}
+
+static void exec_gelu(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                      const ttp_cpu_ctx* ctx) {
+  (void)state;
   const ttp_tensor* out = OUT(0);
   if (out->numel == 0) return;
-  const bool tanh_form = op->attrs[TTP_ATTR_GELU_APPROXIMATE].ints[0] != 0;
-  (tanh_form ? gelu_tanh_f32 : gelu_f32)(data[op->outputs[0]], data[op->inputs[0]], out->numel);
+  if (op->attrs[TTP_ATTR_GELU_APPROXIMATE].ints[0] != 0) {
+    gelu_tanh_f32(data[op->outputs[0]], data[op->inputs[0]], out->numel);
+    return;
+  }
+  rows_job j = {plan, op, data, NULL, out->numel, 0, 1};
+  run_rows(&j, ctx, 4096, gelu_task); /* elements as rows */
 }
 
 /* ---- softmax -------------------------------------------------------------------------------- */
 
-/* exp(x - max) is formed in double (x - max is then exact) and summed in
-   double; the exponentials are parked in the output as float32 and scaled
-   by 1/sum, one extra rounding against the reference's float64 e / sum.
-   A NaN, or a max of +-inf, makes the slice NaN as in the reference. The
+/* Over the last dim (contiguous rows): the ISA's float32 row kernel
+   (isa/rows_generic.h), rows split among threads. Over another dim: exp(x -
+   max) is formed in double (x - max is then exact) and summed in double;
+   the exponentials are parked in the output as float32 and scaled by 1/sum,
+   one extra rounding against the reference's float64 e / sum. Either way a
+   NaN, or a max of +-inf, makes the slice NaN as in the reference. The
    reduced dim is walked with the inner dims contiguous, TILE at a time. */
-static void run_softmax(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+static void softmax_task(void* arg, int64_t task, int thread) {
+  (void)thread;
+  const rows_job* j = arg;
+  const float* x = j->data[j->op->inputs[0]];
+  float* y = j->data[j->op->outputs[0]];
+  const int64_t r1 = (task + 1) * j->per_task < j->rows ? (task + 1) * j->per_task : j->rows;
+  for (int64_t r = task * j->per_task; r < r1; r++) j->isa->softmax_row(y + r * j->width, x + r * j->width, j->width);
+}
+
+static void exec_softmax(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                         const ttp_cpu_ctx* ctx) {
+  (void)state;
   const ttp_tensor* in = IN(0);
   if (in->numel == 0) return;
   int64_t outer, n, inner;
@@ -920,20 +966,8 @@ static void run_softmax(const ttp_plan* plan, const ttp_op* op, void* const* dat
   const float* x = data[op->inputs[0]];
   float* y = data[op->outputs[0]];
   if (inner == 1) {
-    for (int64_t o = 0; o < outer; o++) {
-      const float* xr = x + o * n;
-      float* yr = y + o * n;
-      float m = xr[0];
-      for (int64_t i = 1; i < n; i++) m = f32_max(m, xr[i]);
-      double sum = 0;
-      for (int64_t i = 0; i < n; i++) {
-        const double e = exp((double)xr[i] - (double)m);
-        yr[i] = (float)e;
-        sum += e;
-      }
-      const double inv = 1.0 / sum;
-      for (int64_t i = 0; i < n; i++) yr[i] = (float)(yr[i] * inv);
-    }
+    rows_job j = {plan, op, data, NULL, outer, 0, n};
+    run_rows(&j, ctx, 1, softmax_task);
     return;
   }
   float m[TILE];
@@ -962,30 +996,27 @@ static void run_softmax(const ttp_plan* plan, const ttp_op* op, void* const* dat
 
 /* ---- layer_norm, batch_norm ----------------------------------------------------------------- */
 
-/* Mean and variance in double, two passes (the variance sums (x - mean)^2),
-   then the reference's (x - mean) / sqrt(var + eps) * w + b in double. */
-static void run_layer_norm(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+/* The ISA's row kernel (isa/rows_generic.h: statistics in double), rows
+   split among threads. */
+static void layer_norm_task(void* arg, int64_t task, int thread) {
+  (void)thread;
+  const rows_job* j = arg;
+  const ttp_op* op = j->op;
+  const double eps = op->attrs[TTP_ATTR_LAYER_NORM_EPSILON].floats[0];
+  const float *x = j->data[op->inputs[0]], *w = j->data[op->inputs[1]], *b = j->data[op->inputs[2]];
+  float* y = j->data[op->outputs[0]];
+  const int64_t r1 = (task + 1) * j->per_task < j->rows ? (task + 1) * j->per_task : j->rows;
+  for (int64_t r = task * j->per_task; r < r1; r++) j->isa->layer_norm_row(y + r * j->width, x + r * j->width, w, b, j->width, eps);
+}
+
+static void exec_layer_norm(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                            const ttp_cpu_ctx* ctx) {
+  (void)state;
   const ttp_tensor* x_t = IN(0);
   if (x_t->numel == 0) return;
-  const int64_t D = x_t->dims[x_t->rank - 1], rows = x_t->numel / D;
-  const double eps = op->attrs[TTP_ATTR_LAYER_NORM_EPSILON].floats[0];
-  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *b = data[op->inputs[2]];
-  float* y = data[op->outputs[0]];
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * D;
-    float* yr = y + r * D;
-    double s = 0;
-    for (int64_t i = 0; i < D; i++) s += xr[i];
-    const double mean = s / (double)D;
-    double ss = 0;
-    for (int64_t i = 0; i < D; i++) {
-      const double d = (double)xr[i] - mean;
-      ss += d * d;
-    }
-    const double sd = sqrt(ss / (double)D + eps);
-    for (int64_t i = 0; i < D; i++)
-      yr[i] = (float)(((double)xr[i] - mean) / sd * (double)w[i] + (double)b[i]);
-  }
+  const int64_t D = x_t->dims[x_t->rank - 1];
+  rows_job j = {plan, op, data, NULL, x_t->numel / D, 0, D};
+  run_rows(&j, ctx, 1, layer_norm_task);
 }
 
 /* The reference's (x - mean) / sqrt(var + eps) * w + b in double, with the
@@ -1023,112 +1054,18 @@ static void run_batch_norm(const ttp_plan* plan, const ttp_op* op, void* const* 
   }
 }
 
-/* ---- float32 GEMM blocks: linear and conv2d ------------------------------------------------- */
-
-/* c += a @ b is computed in MR x NR register tiles: the tile's sums start
-   from zero in local arrays (which compilers keep in vector registers),
-   run over at most KC values of k with b's rows read NR at a time, and are
-   added to c once. Callers split k into KC blocks and rows into MC blocks,
-   so a KC x NR panel of b stays in L1 while it serves MC rows, and the sums
-   are float32 over at most KC terms, then over K/KC partial sums. */
-#define GEMM_MR 4 /* gemm_tile names its 4 rows */
-#define GEMM_NR 16
-#define GEMM_KC 256
-#define GEMM_MC 64
-
-/* Row `a[p]` of a zero-padded input pixel for conv2d: KC zeros. */
-static const float gemm_zeros[GEMM_KC];
-
-/* c[r * ldc + j] += sum over k < kc of a[r][k] * b[k * ldb + j], r < 4, j < NR.
-   One accumulator array per row: GCC keeps those in registers, but leaves a
-   float acc[4][NR] on the stack (half the speed). */
-static void gemm_tile(int64_t kc, const float* const* a, const float* b, int64_t ldb, float* restrict c,
-                      int64_t ldc) {
-  float c0[GEMM_NR] = {0}, c1[GEMM_NR] = {0}, c2[GEMM_NR] = {0}, c3[GEMM_NR] = {0};
-  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
-  for (int64_t k = 0; k < kc; k++) {
-    const float* bk = b + k * ldb;
-    const float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
-    for (int j = 0; j < GEMM_NR; j++) {
-      c0[j] += x0 * bk[j];
-      c1[j] += x1 * bk[j];
-      c2[j] += x2 * bk[j];
-      c3[j] += x3 * bk[j];
-    }
-  }
-  for (int j = 0; j < GEMM_NR; j++) {
-    c[j] += c0[j];
-    c[ldc + j] += c1[j];
-    c[2 * ldc + j] += c2[j];
-    c[3 * ldc + j] += c3[j];
-  }
-}
-
-/* The same for the mr x nr tiles at the edges (mr <= MR, nr <= NR). */
-static void gemm_edge(int mr, int nr, int64_t kc, const float* const* a, const float* b, int64_t ldb,
-                      float* restrict c, int64_t ldc) {
-  float acc[GEMM_MR][GEMM_NR] = {{0}};
-  for (int64_t k = 0; k < kc; k++) {
-    const float* bk = b + k * ldb;
-    for (int r = 0; r < mr; r++) {
-      const float ar = a[r][k];
-      for (int j = 0; j < nr; j++) acc[r][j] += ar * bk[j];
-    }
-  }
-  for (int r = 0; r < mr; r++)
-    for (int j = 0; j < nr; j++) c[r * ldc + j] += acc[r][j];
-}
-
-/* c[m x n] += a[m x kc] @ b[kc x n]: row p of a is a[p] (contiguous in k),
-   b and c are row-major with leading dims ldb and ldc. kc <= GEMM_KC.
-   A full kc x NR panel of b that serves several row tiles is first copied
-   to a contiguous buffer: read in place, its rows are ldb apart, and when
-   ldb is a multiple of 4 KiB they all compete for the same few L1 sets. */
-static void gemm_block(int64_t m, int64_t n, int64_t kc, const float* const* a, const float* b, int64_t ldb,
-                       float* c, int64_t ldc) {
-  float panel[GEMM_KC * GEMM_NR];
-  for (int64_t j = 0; j < n; j += GEMM_NR) {
-    const int nr = n - j < GEMM_NR ? (int)(n - j) : GEMM_NR;
-    const float* bp = b + j;
-    int64_t ldp = ldb;
-    if (nr == GEMM_NR && m > GEMM_MR) {
-      for (int64_t k = 0; k < kc; k++) memcpy(panel + k * GEMM_NR, b + k * ldb + j, sizeof(float) * GEMM_NR);
-      bp = panel;
-      ldp = GEMM_NR;
-    }
-    for (int64_t p = 0; p < m; p += GEMM_MR) {
-      const int mr = m - p < GEMM_MR ? (int)(m - p) : GEMM_MR;
-      if (mr == GEMM_MR && nr == GEMM_NR) gemm_tile(kc, a + p, bp, ldp, c + p * ldc + j, ldc);
-      else gemm_edge(mr, nr, kc, a + p, bp, ldp, c + p * ldc + j, ldc);
-    }
-  }
-}
-
 /* ---- linear --------------------------------------------------------------------------------- */
 
-/* y = act(x @ w + b) over rows of x, GEMM_MC rows at a time: the bias
-   initialises the rows, each KC block of k adds its partial sums (register
-   tiles, see gemm_block), and the activation runs over the block's rows
-   once they are finished. K == 0 leaves y = act(b) without reading x or w. */
-static void run_linear(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+/* y = act(x @ w + b) over rows of x, on the GEMM driver (gemm.h). K == 0
+   leaves y = act(b) without reading x or w. */
+static void exec_linear(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                        const ttp_cpu_ctx* ctx) {
   const ttp_tensor* out = OUT(0);
   if (out->numel == 0) return;
-  const int64_t K = IN(1)->dims[0], N = IN(1)->dims[1], M = out->numel / N;
+  const int64_t N = IN(1)->dims[1], M = out->numel / N;
   const int64_t act = op->attrs[TTP_ATTR_LINEAR_ACTIVATION].ints[0];
-  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *bias = data[op->inputs[2]];
-  float* y = data[op->outputs[0]];
-  const float* a[GEMM_MC];
-  for (int64_t i0 = 0; i0 < M; i0 += GEMM_MC) {
-    const int64_t mc = M - i0 < GEMM_MC ? M - i0 : GEMM_MC;
-    float* yb = y + i0 * N;
-    for (int64_t i = 0; i < mc; i++) memcpy(yb + i * N, bias, (size_t)N * sizeof(float));
-    for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
-      const int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-      for (int64_t i = 0; i < mc; i++) a[i] = x + (i0 + i) * K + k0;
-      gemm_block(mc, N, kc, a, w + k0 * N, N, yb, N);
-    }
-    ttp_cpu_activate(yb, mc * N, act);
-  }
+  ttp_gemm_linear(state, ctx, data[op->inputs[0]], data[op->inputs[1]], data[op->inputs[2]], data[op->outputs[0]],
+                  M, act);
 }
 
 /* ---- windows: conv2d and pooling ------------------------------------------------------------ */
@@ -1147,13 +1084,7 @@ static void tap_range(int64_t start, int64_t d, int64_t count, int64_t size, int
   *hi = h;
 }
 
-/* Window geometry shared by conv2d and the pools (a dilation of 1 for the
-   pools that have none). */
-typedef struct window2d {
-  int64_t N, H, W, C;      /* input */
-  int64_t Ho, Wo;          /* output spatial dims */
-  int64_t kh, kw, sh, sw, pt, pl, dh, dw;
-} window2d;
+typedef ttp_window2d window2d;
 
 static void window2d_init(window2d* g, const ttp_tensor* x, const ttp_tensor* out, int64_t kh, int64_t kw,
                           const int64_t* stride, const int64_t* padding, const int64_t* dilation) {
@@ -1191,8 +1122,8 @@ static void window2d_taps(const window2d* g, int64_t oh, int64_t ow, int64_t* h0
 
 /* Depthwise (C/groups == 1, O = C * multiplier): per output pixel, each
    tap inside the input adds x[c] * w[c * mult + m] to out[c * mult + m]. */
-static void conv2d_depthwise(const window2d* g, const float* x, const float* w, const float* bias, float* y,
-                             int64_t O, int64_t act) {
+static void conv2d_depthwise(const ttp_cpu_isa* isa, const window2d* g, const float* x, const float* w,
+                             const float* bias, float* y, int64_t O, int64_t act) {
   const int64_t C = g->C, mult = O / C;
   for (int64_t p = 0; p < g->N * g->Ho * g->Wo; p++) {
     const int64_t n = p / (g->Ho * g->Wo), oh = p / g->Wo % g->Ho, ow = p % g->Wo;
@@ -1213,55 +1144,14 @@ static void conv2d_depthwise(const window2d* g, const float* x, const float* w, 
         }
       }
     }
-    ttp_cpu_activate(yp, O, act);
+    ttp_cpu_activate(isa, yp, O, act);
   }
 }
 
-/* Everything else, as GEMMs: GEMM_MC output pixels (in N, Ho, Wo order)
-   form the rows; for each tap (i, j) and group, the rows of a are the
-   pixels' input channels of the group (GEMM_KC at a time; gemm_zeros for
-   a pixel whose tap falls in the padding) and b is w[i][j][c0:][group's
-   outputs], contiguous in the output channel. */
-static void conv2d_gemm(const window2d* g, const float* x, const float* w, const float* bias, float* y,
-                        int64_t cg, int64_t O, int64_t groups, int64_t act) {
-  const int64_t og = O / groups, pixels = g->N * g->Ho * g->Wo;
-  int64_t img[GEMM_MC], ih0[GEMM_MC], iw0[GEMM_MC], off[GEMM_MC];
-  const float* a[GEMM_MC];
-  for (int64_t p0 = 0; p0 < pixels; p0 += GEMM_MC) {
-    const int64_t mc = pixels - p0 < GEMM_MC ? pixels - p0 : GEMM_MC;
-    float* yb = y + p0 * O;
-    for (int64_t q = 0; q < mc; q++) {
-      const int64_t p = p0 + q, oh = p / g->Wo % g->Ho, ow = p % g->Wo;
-      img[q] = p / (g->Ho * g->Wo);
-      ih0[q] = oh * g->sh - g->pt;
-      iw0[q] = ow * g->sw - g->pl;
-      memcpy(yb + q * O, bias, (size_t)O * sizeof(float));
-    }
-    for (int64_t i = 0; i < g->kh; i++) {
-      for (int64_t j = 0; j < g->kw; j++) {
-        bool any = false;
-        for (int64_t q = 0; q < mc; q++) {
-          const int64_t ih = ih0[q] + i * g->dh, iw = iw0[q] + j * g->dw;
-          const bool inside = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
-          off[q] = inside ? ((img[q] * g->H + ih) * g->W + iw) * g->C : -1; /* x has elements */
-          any |= inside;
-        }
-        if (!any) continue;
-        const float* wt = w + (i * g->kw + j) * cg * O;
-        for (int64_t grp = 0; grp < groups; grp++) {
-          for (int64_t c0 = 0; c0 < cg; c0 += GEMM_KC) {
-            const int64_t kc = cg - c0 < GEMM_KC ? cg - c0 : GEMM_KC;
-            for (int64_t q = 0; q < mc; q++) a[q] = off[q] < 0 ? gemm_zeros : x + off[q] + grp * cg + c0;
-            gemm_block(mc, og, kc, a, wt + c0 * O + grp * og, O, yb + grp * og, O);
-          }
-        }
-      }
-    }
-    ttp_cpu_activate(yb, mc * O, act);
-  }
-}
-
-static void run_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+/* Depthwise and channel-less convolutions here; everything else is an
+   implicit GEMM (gemm.h), which ttp_gemm_conv2d_prepare gave a state. */
+static void exec_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                        const ttp_cpu_ctx* ctx) {
   const ttp_tensor *out = OUT(0), *w_t = IN(1);
   if (out->numel == 0) return;
   const int64_t cg = w_t->dims[2], O = w_t->dims[3];
@@ -1275,12 +1165,12 @@ static void run_conv2d(const ttp_plan* plan, const ttp_op* op, void* const* data
   if (cg == 0) { /* no input channels: x and w are empty, y = act(b) */
     for (int64_t p = 0; p < out->numel / O; p++) {
       memcpy(y + p * O, bias, (size_t)O * sizeof(float));
-      ttp_cpu_activate(y + p * O, O, act);
+      ttp_cpu_activate(ctx->isa, y + p * O, O, act);
     }
   } else if (cg == 1 && groups == g.C) {
-    conv2d_depthwise(&g, x, w, bias, y, O, act);
+    conv2d_depthwise(ctx->isa, &g, x, w, bias, y, O, act);
   } else {
-    conv2d_gemm(&g, x, w, bias, y, cg, O, groups, act);
+    ttp_gemm_conv2d(state, ctx, &g, x, w, bias, y, act);
   }
 }
 
@@ -1694,58 +1584,26 @@ static void run_sort(const ttp_plan* plan, const ttp_op* op, void* const* data) 
 
 /* ---- conv_transpose2d ----------------------------------------------------------------------- */
 
-/* Each input pixel (h, w) adds x[h, w] @ w[i][j] to the output pixel
-   (h * sh - pt + i * dh, w * sw - pl + j * dw), for each tap inside the
-   output. For one input row, tap and group, the pixels of consecutive w
-   land sw output pixels apart, so each such run of inputs is one GEMM
-   block whose output rows are sw * O floats apart (gemm_block's ldc). The
-   verifier bounds every position by the uncropped output extent. */
-static void run_conv_transpose2d(const ttp_plan* plan, const ttp_op* op, void* const* data) {
+static void exec_conv_transpose2d(const ttp_plan* plan, const ttp_op* op, void* const* data, const void* state,
+                                  const ttp_cpu_ctx* ctx) {
   const ttp_tensor *x_t = IN(0), *w_t = IN(1), *out = OUT(0);
   if (out->numel == 0) return;
-  const int64_t N = x_t->dims[0], H = x_t->dims[1], W = x_t->dims[2], C = x_t->dims[3];
-  const int64_t KH = w_t->dims[0], KW = w_t->dims[1], cg = w_t->dims[2], O = w_t->dims[3];
-  const int64_t Ho = out->dims[1], Wo = out->dims[2];
-  const int64_t groups = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_GROUPS].ints[0], og = O / groups;
+  const int64_t O = w_t->dims[3];
   const int64_t act = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_ACTIVATION].ints[0];
   const int64_t* st = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_STRIDE].ints;
   const int64_t* pad = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_PADDING].ints;
   const int64_t* dil = op->attrs[TTP_ATTR_CONV_TRANSPOSE2D_DILATION].ints;
-  const float *x = data[op->inputs[0]], *w = data[op->inputs[1]], *bias = data[op->inputs[2]];
+  const float* bias = data[op->inputs[2]];
   float* y = data[op->outputs[0]];
   for (int64_t p = 0; p < out->numel / O; p++) memcpy(y + p * O, bias, (size_t)O * sizeof(float));
-  const float* a[GEMM_MC];
-  for (int64_t n = 0; cg > 0 && n < N; n++) { /* cg == 0: no input channels, y = act(b) */
-    for (int64_t h = 0; h < H; h++) {
-      for (int64_t i = 0; i < KH; i++) {
-        const int64_t oh = h * st[0] - pad[0] + i * dil[0];
-        if (oh < 0 || oh >= Ho) continue;
-        for (int64_t j = 0; j < KW; j++) {
-          /* output column ow = w * sw + off; the w with 0 <= ow < Wo are [w0, w1) */
-          const int64_t off = j * dil[1] - pad[2];
-          const int64_t w0 = off >= 0 ? 0 : (-off + st[1] - 1) / st[1];
-          int64_t w1 = Wo - 1 - off >= 0 ? (Wo - 1 - off) / st[1] + 1 : 0;
-          if (w1 > W) w1 = W;
-          const float* wt = w + (i * KW + j) * cg * O;
-          for (int64_t wb = w0; wb < w1; wb += GEMM_MC) {
-            const int64_t mc = w1 - wb < GEMM_MC ? w1 - wb : GEMM_MC;
-            const float* xrow = x + ((n * H + h) * W + wb) * C;
-            float* yrow = y + ((n * Ho + oh) * Wo + wb * st[1] + off) * O;
-            for (int64_t g = 0; g < groups; g++) {
-              for (int64_t c0 = 0; c0 < cg; c0 += GEMM_KC) {
-                const int64_t kc = cg - c0 < GEMM_KC ? cg - c0 : GEMM_KC;
-                for (int64_t q = 0; q < mc; q++) a[q] = xrow + q * C + g * cg + c0;
-                gemm_block(mc, og, kc, a, wt + c0 * O + g * og, O, yrow + g * og, st[1] * O);
-              }
-            }
-          }
-        }
-      }
-    }
+  if (state) { /* no state: no input channels, y = act(b) */
+    const ttp_window2d g = {.N = x_t->dims[0], .H = x_t->dims[1], .W = x_t->dims[2], .C = x_t->dims[3],
+                            .Ho = out->dims[1], .Wo = out->dims[2], .kh = w_t->dims[0], .kw = w_t->dims[1],
+                            .sh = st[0], .sw = st[1], .pt = pad[0], .pl = pad[2], .dh = dil[0], .dw = dil[1]};
+    ttp_gemm_conv_transpose2d(state, ctx, &g, data[op->inputs[0]], data[op->inputs[1]], y);
   }
-  ttp_cpu_activate(y, out->numel, act);
+  ttp_cpu_activate(ctx->isa, y, out->numel, act);
 }
-
 
 /* ---- gather --------------------------------------------------------------------------------- */
 
@@ -1943,7 +1801,7 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_GE] = BINARY,
     [TTP_OP_WHERE] = {NULL, run_where},
     [TTP_OP_TYPECAST] = {NULL, run_typecast},
-    [TTP_OP_MATMUL] = {NULL, run_matmul},
+    [TTP_OP_MATMUL] = {NULL, NULL, ttp_gemm_matmul_prepare, exec_matmul},
     [TTP_OP_RESHAPE] = {NULL, run_reshape},
     [TTP_OP_PERMUTE] = {NULL, run_permute},
     [TTP_OP_CONCAT] = {NULL, run_concat},
@@ -1955,12 +1813,12 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_ARANGE] = {NULL, run_arange},
     [TTP_OP_ERF] = UNARY,
     [TTP_OP_RELU] = UNARY,
-    [TTP_OP_GELU] = {NULL, run_gelu},
-    [TTP_OP_SOFTMAX] = {NULL, run_softmax},
-    [TTP_OP_LAYER_NORM] = {NULL, run_layer_norm},
+    [TTP_OP_GELU] = {NULL, NULL, NULL, exec_gelu},
+    [TTP_OP_SOFTMAX] = {NULL, NULL, NULL, exec_softmax},
+    [TTP_OP_LAYER_NORM] = {NULL, NULL, NULL, exec_layer_norm},
     [TTP_OP_BATCH_NORM] = {NULL, run_batch_norm},
-    [TTP_OP_LINEAR] = {NULL, run_linear},
-    [TTP_OP_CONV2D] = {NULL, run_conv2d},
+    [TTP_OP_LINEAR] = {NULL, NULL, ttp_gemm_linear_prepare, exec_linear},
+    [TTP_OP_CONV2D] = {NULL, NULL, ttp_gemm_conv2d_prepare, exec_conv2d},
     [TTP_OP_MAX_POOL2D] = {NULL, run_pool},
     [TTP_OP_AVG_POOL2D] = {NULL, run_pool},
     [TTP_OP_SUM_POOL2D] = {NULL, run_pool},
@@ -1980,7 +1838,7 @@ const ttp_cpu_kernel ttp_cpu_kernels[TTP_OP_COUNT] = {
     [TTP_OP_CUMPROD] = {NULL, run_cumsum},
     [TTP_OP_SORT] = {NULL, run_sort},
     [TTP_OP_TOP_K] = {NULL, run_sort},
-    [TTP_OP_CONV_TRANSPOSE2D] = {NULL, run_conv_transpose2d},
+    [TTP_OP_CONV_TRANSPOSE2D] = {NULL, NULL, ttp_gemm_conv_transpose2d_prepare, exec_conv_transpose2d},
     [TTP_OP_GATHER] = {NULL, run_gather},
     [TTP_OP_UPDATE_SLICE] = {NULL, run_update_slice},
     [TTP_OP_SCATTER] = {NULL, run_scatter},
