@@ -951,7 +951,7 @@ _register("to_memory_config", (), _same_as_input, lambda xs, a: [xs[0]], ALL,
 # them by index: into the op's own regions in the IR, into the program's
 # regions in an archive (the writer renumbers). REGION_ATTRS lists, per op,
 # the attributes that hold region indices.
-REGION_ATTRS = {"while": ("cond", "body")}
+REGION_ATTRS = {"while": ("cond", "body"), "case": ("branches",)}
 
 
 def _while_rule(ins, attrs):
@@ -968,6 +968,21 @@ _register("while", ("cond", "body"), _while_rule, _no_reference, ALL,
           "while(carried...) -> carried...: while cond(carried) (a bool scalar) is true, carried = "
           "body(carried); cond and body index regions taking the carried types, body returning them "
           "(StableHLO's while)")
+
+
+def _case_rule(ins, attrs):
+    if not ins or ins[0] != TensorType((), "int32"):
+        raise OpError(f"case's first operand is its branch index, an int32 scalar; got {ins[0] if ins else 'none'}")
+    if not attrs["branches"]:
+        raise OpError("case needs at least one branch")
+    return None  # the branches' outputs: ir.make_op reads them from the regions
+
+
+_register("case", ("branches",), _case_rule, _no_reference, ALL,
+          "case(index int32[], operands...) -> outputs: runs branch regions[branches[index]] on the operands "
+          "(index out of [0, n) runs the last branch) and returns its outputs; every branch takes the operands' "
+          "types to the same output types (StableHLO's case; its if is case on the predicate as int32 with "
+          "branches (false, true), as JAX lowers lax.cond)")
 
 
 def _bitcast_rule(ins, attrs):
@@ -994,9 +1009,16 @@ def check_regions(name: str, ins: Sequence[TensorType], attrs: Attrs,
         if regions:
             raise OpError(f"{name} takes no regions, got {len(regions)}")
         return
-    indices = [attrs[a][0] for a in names]
+    indices = [i for a in names for i in attrs[a]]
     if sorted(indices) != list(range(len(regions))):
         raise OpError(f"{name}'s region attributes {indices} do not index its {len(regions)} regions once each")
+    if name == "case":
+        operands, outputs = list(ins[1:]), regions[indices[0]][1]
+        for k, (takes, gives) in enumerate(regions[i] for i in indices):
+            if takes != operands or gives != outputs:
+                raise OpError(f"case's branch {k} takes {takes} to {gives}; every branch must take the operands "
+                              f"{operands} to the first branch's outputs {outputs}")
+        return
     carried = list(ins)
     cond, body = (regions[attrs[a][0]] for a in names)
     if cond[0] != carried or cond[1] != [TensorType((), "bool")]:
@@ -1013,7 +1035,10 @@ BROADCASTING = {
 }
 
 
-def infer(name: str, ins: Sequence[TensorType], attrs: Attrs) -> list[TensorType]:
+def infer(name: str, ins: Sequence[TensorType], attrs: Attrs,
+          regions: Sequence[tuple[list[TensorType], list[TensorType]]] = ()) -> list[TensorType]:
+    """The op's output types; `regions` are its regions' (input, output)
+    types, which give a case its outputs."""
     op = BY_NAME[name]
     for t in ins:
         if op.dtypes and t.dtype not in op.dtypes:
@@ -1021,7 +1046,13 @@ def infer(name: str, ins: Sequence[TensorType], attrs: Attrs) -> list[TensorType
     missing = set(op.attrs) - set(op.optional) - set(attrs)
     if missing:
         raise OpError(f"{name} is missing attributes {sorted(missing)}")
-    return op.shape_rule(ins, attrs)
+    outs = op.shape_rule(ins, attrs)
+    if outs is None:  # the outputs are the first region's (a case's branches all agree: check_regions)
+        first = attrs[REGION_ATTRS[name][0]][0]
+        if not 0 <= first < len(regions):
+            raise OpError(f"{name} names region {first}, but has {len(regions)}")
+        outs = list(regions[first][1])
+    return outs
 
 
 def evaluate(name: str, xs: Sequence[np.ndarray], attrs: Attrs) -> list[np.ndarray]:

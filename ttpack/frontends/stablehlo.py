@@ -73,7 +73,7 @@ _RANGE_PRESERVING = {
     "stablehlo.clamp", "stablehlo.gather", "stablehlo.dynamic_slice", "stablehlo.dynamic_update_slice",
     "stablehlo.pad", "stablehlo.and", "stablehlo.or", "stablehlo.iota", "stablehlo.convert", "func.call",
     "stablehlo.reduce_window", "stablehlo.reverse", "stablehlo.sort", "chlo.top_k",
-    "stablehlo.while",  # its body's results are wrapped where they are computed
+    "stablehlo.while", "stablehlo.case", "stablehlo.if",  # their regions' results are wrapped where computed
     "stablehlo.bitcast_convert",  # 32-bit patterns only
 }
 # ops whose unsigned 32-bit semantics differ from int32's on values >= 2^31
@@ -145,8 +145,10 @@ class Lowerer:
             self.producer[v.id] = op
         return op.outputs[0]
 
-    def lower_block(self, block, args: list[ir.Value]) -> list[ir.Value]:
-        env = dict(zip(block.arguments, args))
+    def lower_block(self, block, args: list[ir.Value], captured=()) -> list[ir.Value]:
+        """The block's results, its arguments then the MLIR values `captured`
+        bound to `args`."""
+        env = dict(zip([*block.arguments, *captured], args))
         self.scopes.append(env)
         try:
             return self._lower_ops(block, env)
@@ -555,15 +557,16 @@ def _call(lo, mop, xs):
 # --- control flow -----------------------------------------------------------------
 
 
-def _region(lo, block, types: list[TensorType], name: str) -> ir.Program | None:
+def _region(lo, block, types: list[TensorType], name: str, captured=()) -> ir.Program | None:
     """A region of a loop lowered as a program of its own (ir.py): its block
-    arguments become the program's inputs; None when something in it could
-    not be lowered (reported where it happened)."""
+    arguments, then the MLIR values `captured` from around it, become the
+    program's inputs; None when something in it could not be lowered
+    (reported where it happened)."""
     args = [ir.Value(t) for t in types]
     outer_ops, outer_location = lo.ops, lo.location
     lo.ops = []
     try:
-        results = lo.lower_block(block, args)
+        results = lo.lower_block(block, args, captured)
         ops = lo.ops
     finally:
         lo.ops, lo.location = outer_ops, outer_location
@@ -589,6 +592,59 @@ def _while(lo, mop, xs):
     for v in op.outputs:
         lo.producer[v.id] = op
     return op.outputs
+
+
+def _free_values(block) -> list:
+    """MLIR values the block's ops (nested regions included) read but do not
+    define, in order of first use."""
+    defined, free = set(block.arguments), []
+    for mop in block.operations:
+        nested = [v for r in mop.regions for b in r.blocks for v in _free_values(b)]
+        for v in [*mop.operands, *nested]:
+            if v not in defined and v not in free:
+                free.append(v)
+        defined.update(mop.results)
+    return free
+
+
+def _branches(lo, mop, index: ir.Value, blocks) -> list[ir.Value]:
+    """case(index, captured...) running one of `blocks`. StableHLO's branches
+    read values around them directly; ttpack's regions are isolated, so
+    every non-constant value any branch reads becomes an operand of the case
+    and an input of every branch (constants stay in the branches)."""
+    env = lo.scopes[-1]
+    captured = [v for v in dict.fromkeys(v for b in blocks for v in _free_values(b))
+                if not lo.lookup(env, v).is_constant]
+    operands = [lo.lookup(env, v) for v in captured]
+    outs_types = [tensor_type(r.type) for r in mop.results]
+    if any(v.id in lo.poisoned for v in operands):
+        regions = None
+    else:
+        regions = [_region(lo, b, [v.type for v in operands], f"branch{k}", captured) for k, b in enumerate(blocks)]
+    if regions is None or any(r is None for r in regions):  # already reported: poison the results quietly
+        outs = [ir.Value(t) for t in outs_types]
+        lo.poisoned.update(v.id for v in outs)
+        return outs
+    op = ir.make_op("case", [index, *operands], {"branches": list(range(len(regions)))}, lo.location,
+                    tuple(regions))
+    lo.ops.append(op)
+    for v in op.outputs:
+        lo.producer[v.id] = op
+    return op.outputs
+
+
+@lowering("stablehlo.case")
+def _case(lo, mop, xs):
+    """lax.switch, and lax.cond (JAX lowers it to a case on the predicate):
+    one branch runs, whichever the index picks at run time."""
+    return _branches(lo, mop, xs[0], [r.blocks[0] for r in mop.regions])
+
+
+@lowering("stablehlo.if")
+def _if(lo, mop, xs):
+    """if(pred) {true} else {false} as case(int32(pred)) of (false, true)."""
+    index = lo.emit("typecast", [xs[0]], dtype=dtype_code("int32"))
+    return _branches(lo, mop, index, [mop.regions[1].blocks[0], mop.regions[0].blocks[0]])
 
 
 @lowering("stablehlo.bitcast_convert")
