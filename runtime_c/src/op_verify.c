@@ -697,16 +697,28 @@ static ttp_status* check_indexable(const ttp_tensor* x, int dim) {
   return NULL;
 }
 
-/* sort: (values like x, int32 indices of x's shape) along one dim of x. */
+/* sort(keys...): (values like the first key, int32 indices of its shape) along one dim;
+   every key of one shape, with a descending and a total_order flag each. */
 static ttp_status* verify_sort(const ttp_plan* plan, const ttp_op* op) {
-  TTP_RETURN_IF_ERROR(check_arity_outputs(op, 1, 1, 2));
+  TTP_RETURN_IF_ERROR(check_arity_outputs(op, 1, UINT32_MAX, 2));
   const ttp_tensor* x = IN(0);
   int dim;
   int64_t flag;
   TTP_RETURN_IF_ERROR(get_dim(op, TTP_ATTR_SORT_DIM, x, &dim));
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_DESCENDING, 0, 1, &flag));
   TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_STABLE, 0, 1, &flag));
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_TOTAL_ORDER, 0, 1, &flag));
+  for (uint32_t k = 1; k < op->n_inputs; k++)
+    if (!same_dims(IN(k), x->dims, (int)x->rank))
+      return BAD("key %u is %s, the first key %s: sort keys have one shape", k, tstr(IN(k)).s, tstr(x).s);
+  const int slots[2] = {TTP_ATTR_SORT_DESCENDING, TTP_ATTR_SORT_TOTAL_ORDER};
+  for (int s = 0; s < 2; s++) { /* one 0/1 flag per key */
+    const int64_t* flags;
+    uint32_t n;
+    TTP_RETURN_IF_ERROR(get_ints(op, slots[s], op->n_inputs, op->n_inputs, &flags, &n));
+    for (uint32_t k = 0; k < n; k++)
+      if (flags[k] != 0 && flags[k] != 1)
+        return BAD("attribute '%s' must hold 0 or 1 per key, key %u has %" PRId64, attr_name(op, slots[s]), k,
+                   flags[k]);
+  }
   TTP_RETURN_IF_ERROR(check_indexable(x, dim));
   TTP_RETURN_IF_ERROR(check_output(plan, op, 0, x->dtype, x->dims, (int)x->rank));
   return check_output(plan, op, 1, TTP_DTYPE_INT32, x->dims, (int)x->rank);

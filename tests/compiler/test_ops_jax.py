@@ -42,6 +42,7 @@ from conftest import assert_matches_jax, jax_reference
 ELEMENTWISE = dict(rtol=1e-5, atol=1e-6)
 TRANSCENDENTAL = dict(rtol=2e-5, atol=1e-6)
 ACCUMULATING = dict(rtol=1e-4, atol=1e-5)
+EXACT = dict(rtol=0, atol=0)
 
 F32, I32, BOOL = np.float32, np.int32, np.bool_
 INT_MIN, INT_MAX = np.iinfo(np.int32).min, np.iinfo(np.int32).max
@@ -1671,13 +1672,75 @@ def test_argsort_unstable(build_and_load, rng):
           ["stablehlo.sort"])
 
 
-def test_sort_with_two_keys_is_refused(tmp_path):
-    import ttpack
-    from ttpack.frontends.stablehlo import UnsupportedOpsError
+# Several sort keys: JAX's comparator for num_keys > 1 (lax.sort, jnp.lexsort)
+# is a lexicographic chain lt(k0) or (eq(k0) and ...); it becomes one sort op
+# over the keys, stable like JAX's.
+def test_sort_by_several_keys_with_ties(build_and_load, rng):
+    # few distinct values, so many elements tie in the first key and some in every key
+    x, y = ints(rng, (4, 9), -2, 2).astype(F32), ints(rng, (4, 9), -1, 1)
+    z, w = floats(rng, (4, 9)), bools(rng, (4, 9))
+    for fn in (lambda x, y, z, w: jax.lax.sort((x, y, z, w), dimension=1, num_keys=2),
+               lambda x, y, z, w: jax.lax.sort((y, w, x, z), dimension=0, num_keys=3),
+               lambda x, y, z, w: jax.lax.sort((w, y, z), dimension=1, num_keys=2)):
+        ops = check_archive(build_and_load, fn, [x, y, z, w], ["stablehlo.sort"], tol=EXACT)
+        assert ops.count("sort") == 1, ops
 
-    with pytest.raises(UnsupportedOpsError, match="several sort keys"):
-        ttpack.build(lambda x, y: jax.lax.sort((x, y), num_keys=2), [np.ones(4, F32), np.ones(4, I32)],
-                     output=tmp_path / "s.ttpack")
+
+def test_lexsort(build_and_load, rng):
+    # jnp.lexsort sorts by its LAST key first; the permutation comes from the
+    # sort's iota operand
+    a, b, c = ints(rng, (3, 8), -1, 1), ints(rng, (3, 8), -1, 1).astype(F32), floats(rng, (3, 8))
+    check(build_and_load, lambda a, b, c: (jnp.lexsort((c, b, a)), jnp.lexsort((a, b), axis=0)), [a, b, c],
+          ["stablehlo.sort"], tol=EXACT)
+
+
+def test_sort_by_several_keys_with_special_floats(build_and_load):
+    # JAX's comparators make -0.0 equal to 0.0 and NaNs of either sign equal
+    # to each other and after +inf, in every key: such ties go to the next key
+    k0 = np.array([[np.nan, 1.0, NEG_NAN, -0.0, 0.0, np.nan, -np.inf, 0.0, np.inf, -0.0]], F32)
+    k1 = np.array([[2.0, 0.0, 1.0, 5.0, -1.0, NEG_NAN, 3.0, -0.0, 0.0, 0.0]], F32)
+    iota = np.arange(10, dtype=I32).reshape(1, 10)
+    fn = lambda k0, k1, i: jax.lax.sort((k0, k1, i), dimension=1, num_keys=2)
+    check_bits(build_and_load, fn, [k0, k1, iota], ["stablehlo.sort"], exact=True)
+    fn = lambda k0, k1: jnp.lexsort((k0, k1))
+    check(build_and_load, fn, [k0, k1], ["stablehlo.sort"], tol=EXACT)
+
+
+def _sort_with_comparator(body: str) -> str:
+    """A StableHLO module sorting two f32[4] operands %a, %b with the
+    comparator `body` over elements a0, a1 (of %a) and b0, b1, returning %r."""
+    t, c = "tensor<f32>", "tensor<i1>"
+    return f"""
+    func.func public @main(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {{
+      %s:2 = "stablehlo.sort"(%a, %b) <{{dimension = 0 : i64, is_stable = true}}> ({{
+      ^bb0(%a0: {t}, %a1: {t}, %b0: {t}, %b1: {t}):
+        {body}
+        stablehlo.return %r : {c}
+      }}) : (tensor<4xf32>, tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>)
+      return %s#0, %s#1 : tensor<4xf32>, tensor<4xf32>
+    }}""".replace("CMP", f": ({t}, {t}) -> {c}")
+
+
+@pytest.mark.parametrize("body, problem", [
+    ("%l = stablehlo.compare LT, %a0, %a1, FLOAT CMP\n %e = stablehlo.compare EQ, %a0, %a1, FLOAT CMP\n"
+     "%g = stablehlo.compare GT, %a0, %a1, FLOAT CMP\n %n = stablehlo.and %e, %g : tensor<i1>\n"
+     "%r = stablehlo.or %l, %n : tensor<i1>", "compares one operand as two keys"),
+    ("%l = stablehlo.compare LT, %a0, %a1, FLOAT CMP\n %m = stablehlo.compare LT, %b0, %b1, FLOAT CMP\n"
+     "%r = stablehlo.or %l, %m : tensor<i1>", "neither one comparison nor a lexicographic chain"),
+    ("%l = stablehlo.compare LT, %a0, %a1, FLOAT CMP\n %e = stablehlo.compare EQ, %b0, %b1, FLOAT CMP\n"
+     "%m = stablehlo.compare LT, %b0, %b1, FLOAT CMP\n %n = stablehlo.and %e, %m : tensor<i1>\n"
+     "%r = stablehlo.or %l, %n : tensor<i1>", "neither one comparison nor a lexicographic chain"),
+])
+def test_sort_comparators_that_are_not_key_orders_are_refused(body, problem):
+    # (the third ties on the second key where it should on the first)
+    from jax.interpreters import mlir as jax_mlir
+    from jaxlib.mlir import ir as mlir
+    from ttpack.frontends.stablehlo import UnsupportedOpsError, import_module
+
+    with jax_mlir.make_ir_context():
+        module = mlir.Module.parse(_sort_with_comparator(body))
+        with pytest.raises(UnsupportedOpsError, match=problem):
+            import_module(module, "m", ["a", "b"], ["x", "y"], {})
 
 
 covers("chlo.top_k")
@@ -2231,7 +2294,7 @@ def _line_of(fn, needle: str) -> int:
 
 
 def _uses_unsupported_ops(x):
-    s = jax.lax.sort((x, -x), num_keys=2)[0]  # two sort keys
+    s = jnp.sort(x.astype(jnp.uint32)).astype(F32)  # unsigned 32-bit keys
     w = jax.lax.fori_loop(0, 3, lambda i, c: c * 2.0, x)  # loops are supported: not reported
     c = jax.lax.cond(x[0, 0] > 0, jnp.cbrt, jnp.cos, x)  # in a branch: still found
     v = jnp.linalg.inv(x[:, :3])

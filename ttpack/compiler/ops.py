@@ -687,8 +687,13 @@ def _sort_rule(ins, attrs):
     (dim,) = attrs["dim"]
     if x.rank < 1 or not 0 <= dim < x.rank:
         raise OpError(f"sort dim {dim} out of range for {x}")
-    for name in ("descending", "stable", "total_order"):
-        _flag(attrs, name)
+    if any(k.shape != x.shape for k in ins):
+        raise OpError(f"sort keys must have one shape, got {[k.shape for k in ins]}")
+    _flag(attrs, "stable")
+    for name in ("descending", "total_order"):  # one flag per key
+        if len(attrs[name]) != len(ins) or any(v not in (0, 1) for v in attrs[name]):
+            raise OpError(f"sort attribute {name} must hold a 0 or 1 for each of its {len(ins)} keys, "
+                          f"got {list(attrs[name])}")
     return [x, TensorType(x.shape, "int32")]
 
 
@@ -719,21 +724,23 @@ def _order_keys(x, total_order):
     return np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
 
 
-def _sorted_order(x, dim, descending, total_order):
-    """Indices that stably sort x along dim (equal keys keep their order)."""
-    keys = _order_keys(x, total_order)
-    return np.argsort(-keys if descending else keys, axis=dim, kind="stable")
+def _sorted_order(xs, dim, descending, total_order):
+    """Indices that stably sort along dim by the keys xs, lexicographically
+    (xs[0] first; elements equal in every key keep their order)."""
+    keys = [-k if d else k for k, d, t in zip((_order_keys(x, t) for x, t in zip(xs, total_order)),
+                                               descending, total_order)]
+    return np.lexsort(keys[::-1], axis=dim)  # lexsort is stable and sorts by its LAST key first
 
 
 def _sort(xs, attrs):
-    x, (dim,) = xs[0], attrs["dim"]
-    idx = _sorted_order(x, dim, attrs["descending"][0], attrs["total_order"][0])
-    return [np.take_along_axis(x, idx, axis=dim), idx.astype(np.int32)]
+    (dim,) = attrs["dim"]
+    idx = _sorted_order(xs, dim, attrs["descending"], attrs["total_order"])
+    return [np.take_along_axis(xs[0], idx, axis=dim), idx.astype(np.int32)]
 
 
 def _top_k(xs, attrs):
     x, (k,), (dim,) = xs[0], attrs["k"], attrs["dim"]
-    idx = np.take(_sorted_order(x, dim, attrs["largest"][0], 1), np.arange(k), axis=dim)
+    idx = np.take(_sorted_order([x], dim, attrs["largest"], (1,)), np.arange(k), axis=dim)
     return [np.take_along_axis(x, idx, axis=dim), idx.astype(np.int32)]
 
 
@@ -808,8 +815,10 @@ _register("prod", ("dims", "keepdim"), _reduce_rule, _reduce(np.prod), NUMERIC, 
 _register("cumprod", ("dim",), _cumsum_rule,
           lambda xs, a: [np.cumprod(xs[0], axis=a["dim"][0], dtype=xs[0].dtype)], NUMERIC, "inclusive prefix product")
 _register("sort", ("dim", "descending", "stable", "total_order"), _sort_rule, _sort, NUMERIC,
-          "sort along dim -> (values, int32 indices); equal keys keep their order (always stable); floats in "
-          "IEEE totalOrder (total_order=1) or with -0 == +0 and NaN after +inf (total_order=0)")
+          "sort(keys...) along dim -> (the first key sorted, int32 indices): lexicographic by the keys (all of "
+          "one shape), the first deciding, each ascending or descending (descending[k]); elements equal in "
+          "every key keep their order (always stable); floats in IEEE totalOrder (total_order[k]=1) or with "
+          "-0 == +0 and NaN after +inf (total_order[k]=0)")
 _register("top_k", ("k", "dim", "largest"), _top_k_rule, _top_k, NUMERIC,
           "the k largest (largest=1) or smallest elements along dim, in order -> (values, int32 indices); floats "
           "in IEEE totalOrder, equal values by lower index first")
