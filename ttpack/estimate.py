@@ -12,7 +12,8 @@ Per op: time = max(bytes moved / bandwidth, FLOPs / peak rate), where
 Ops that only move data count bytes only. Host <-> device transfers (the
 program's inputs and outputs) are not device time and are left out.
 A loop (`while`) is counted as ONE run of its cond and body: its trip count
-is known only at run time (the result says how many loops it holds).
+is known only at run time (the result says how many loops it holds). A
+`case` is counted as its slowest branch.
 """
 
 from __future__ import annotations

@@ -1012,7 +1012,8 @@ def check_regions(name: str, ins: Sequence[TensorType], attrs: Attrs,
     """The regions (input types, output types) an op is built with fit it:
     as many as its region attributes index, each index once, and for while a
     cond taking the carried types to a bool scalar and a body taking them to
-    themselves."""
+    themselves; for case, every branch taking the operands after the index
+    to the same types."""
     names = REGION_ATTRS.get(name, ())
     if not names:
         if regions:
