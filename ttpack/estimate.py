@@ -12,7 +12,8 @@ Per op: time = max(bytes moved / bandwidth, FLOPs / peak rate), where
 Ops that only move data count bytes only. Host <-> device transfers (the
 program's inputs and outputs) are not device time and are left out.
 A loop (`while`) is counted as ONE run of its cond and body: its trip count
-is known only at run time (the result says how many loops it holds).
+is known only at run time (the result says how many loops it holds). A
+`case` is counted as its slowest branch.
 """
 
 from __future__ import annotations
@@ -88,9 +89,14 @@ def estimate_program(program: dict, target: Target) -> dict:
 
     def op_seconds(op: dict) -> tuple[float, float, str, str | None, int, int, int]:
         """(seconds, flops, bound, fidelity, dram, l1, host bytes) of one op;
-        a while's are those of one run of its cond and body."""
-        if op["op"] == "while":
-            parts = [op_seconds(o) for r in ("cond", "body") for o in regions[op["attrs"][r][0]]["ops"]]
+        a while's are those of one run of its cond and body, a case's those
+        of its slowest branch (which one runs is known only at run time)."""
+        if op["op"] in ("while", "case"):
+            if op["op"] == "while":
+                parts = [op_seconds(o) for r in ("cond", "body") for o in regions[op["attrs"][r][0]]["ops"]]
+            else:
+                parts = max(([op_seconds(o) for o in regions[r]["ops"]] for r in op["attrs"]["branches"]),
+                            key=lambda ps: sum(p[0] for p in ps))
             seconds, flops = sum(p[0] for p in parts), sum(p[1] for p in parts)
             compute = sum(p[0] for p in parts if p[2] == "compute")
             return (seconds, flops, "compute" if compute > seconds - compute else "memory", None,

@@ -697,16 +697,28 @@ static ttp_status* check_indexable(const ttp_tensor* x, int dim) {
   return NULL;
 }
 
-/* sort: (values like x, int32 indices of x's shape) along one dim of x. */
+/* sort(keys...): (values like the first key, int32 indices of its shape) along one dim;
+   every key of one shape, with a descending and a total_order flag each. */
 static ttp_status* verify_sort(const ttp_plan* plan, const ttp_op* op) {
-  TTP_RETURN_IF_ERROR(check_arity_outputs(op, 1, 1, 2));
+  TTP_RETURN_IF_ERROR(check_arity_outputs(op, 1, UINT32_MAX, 2));
   const ttp_tensor* x = IN(0);
   int dim;
   int64_t flag;
   TTP_RETURN_IF_ERROR(get_dim(op, TTP_ATTR_SORT_DIM, x, &dim));
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_DESCENDING, 0, 1, &flag));
   TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_STABLE, 0, 1, &flag));
-  TTP_RETURN_IF_ERROR(get_int_in(op, TTP_ATTR_SORT_TOTAL_ORDER, 0, 1, &flag));
+  for (uint32_t k = 1; k < op->n_inputs; k++)
+    if (!same_dims(IN(k), x->dims, (int)x->rank))
+      return BAD("key %u is %s, the first key %s: sort keys have one shape", k, tstr(IN(k)).s, tstr(x).s);
+  const int slots[2] = {TTP_ATTR_SORT_DESCENDING, TTP_ATTR_SORT_TOTAL_ORDER};
+  for (int s = 0; s < 2; s++) { /* one 0/1 flag per key */
+    const int64_t* flags;
+    uint32_t n;
+    TTP_RETURN_IF_ERROR(get_ints(op, slots[s], op->n_inputs, op->n_inputs, &flags, &n));
+    for (uint32_t k = 0; k < n; k++)
+      if (flags[k] != 0 && flags[k] != 1)
+        return BAD("attribute '%s' must hold 0 or 1 per key, key %u has %" PRId64, attr_name(op, slots[s]), k,
+                   flags[k]);
+  }
   TTP_RETURN_IF_ERROR(check_indexable(x, dim));
   TTP_RETURN_IF_ERROR(check_output(plan, op, 0, x->dtype, x->dims, (int)x->rank));
   return check_output(plan, op, 1, TTP_DTYPE_INT32, x->dims, (int)x->rank);
@@ -900,6 +912,52 @@ static ttp_status* verify_while(const ttp_plan* plan, const ttp_op* op) {
   return check_carried(plan, op, "body's output", body->outputs, body->n_outputs);
 }
 
+/* case(index int32[], operands...) -> outputs: one or more branch regions,
+   each distinct, each taking the operands' types to the op's output types.
+   An index outside [0, branches) runs the last branch (StableHLO), so every
+   int32 value is valid. */
+static ttp_status* verify_case(const ttp_plan* plan, const ttp_op* op) {
+  if (op->n_inputs == 0) return BAD("has no branch index");
+  if (IN(0)->dtype != TTP_DTYPE_INT32 || IN(0)->rank != 0)
+    return BAD("the branch index is %s, expected an int32 scalar", tstr(IN(0)).s);
+  const int64_t* branches;
+  uint32_t n;
+  TTP_RETURN_IF_ERROR(get_ints(op, TTP_ATTR_CASE_BRANCHES, 1, plan->n_regions, &branches, &n));
+  for (uint32_t k = 0; k < n; k++) {
+    if (branches[k] < 0 || branches[k] >= (int64_t)plan->n_regions)
+      return BAD("branch %u names region %" PRId64 ", but the program has %u", k, branches[k], plan->n_regions);
+    for (uint32_t j = 0; j < k; j++)
+      if (branches[j] == branches[k]) return BAD("branches %u and %u are one region %" PRId64, j, k, branches[k]);
+    const ttp_region* r = &plan->regions[branches[k]];
+    if (r->n_inputs != op->n_inputs - 1)
+      return BAD("branch %u takes %u values, the case passes %u", k, r->n_inputs, op->n_inputs - 1);
+    for (uint32_t i = 0; i < r->n_inputs; i++) {
+      const ttp_tensor* t = &plan->tensors[r->inputs[i]];
+      if (t->dtype != IN(i + 1)->dtype || !same_dims(t, IN(i + 1)->dims, (int)IN(i + 1)->rank))
+        return BAD("branch %u input %u is %s, the case passes %s", k, i, tstr(t).s, tstr(IN(i + 1)).s);
+    }
+    if (r->n_outputs != op->n_outputs)
+      return BAD("branch %u returns %u values, the case has %u outputs", k, r->n_outputs, op->n_outputs);
+    for (uint32_t i = 0; i < r->n_outputs; i++) {
+      const ttp_tensor* t = &plan->tensors[r->outputs[i]];
+      if (t->dtype != OUT(i)->dtype || !same_dims(t, OUT(i)->dims, (int)OUT(i)->rank))
+        return BAD("branch %u output %u is %s, the case's is %s", k, i, tstr(t).s, tstr(OUT(i)).s);
+    }
+  }
+  return NULL;
+}
+
+uint32_t ttp_op_region_count(const ttp_op* op) {
+  if (op->code == TTP_OP_WHILE) return 2;
+  if (op->code == TTP_OP_CASE) return op->attrs[TTP_ATTR_CASE_BRANCHES].n_ints;
+  return 0;
+}
+
+uint32_t ttp_op_region(const ttp_op* op, uint32_t k) {
+  if (op->code == TTP_OP_WHILE) return (uint32_t)op->attrs[k ? TTP_ATTR_WHILE_BODY : TTP_ATTR_WHILE_COND].ints[0];
+  return (uint32_t)op->attrs[TTP_ATTR_CASE_BRANCHES].ints[k];
+}
+
 /* The region an op belongs to; -1 for the program's own ops. */
 static int64_t region_of(const ttp_plan* plan, uint32_t i) {
   for (uint32_t r = 0; r < plan->n_regions; r++)
@@ -920,14 +978,13 @@ static ttp_status* verify_region_tree(const ttp_plan* plan) {
   for (uint32_t i = 0; i < plan->n_ops && !st; i++) {
     while (here + 1 < (int64_t)plan->n_regions && i >= plan->regions[here + 1].first_op) here++;
     const ttp_op* op = &plan->ops[i];
-    if (op->code != TTP_OP_WHILE) continue;
-    int64_t runs[2] = {op->attrs[TTP_ATTR_WHILE_COND].ints[0], op->attrs[TTP_ATTR_WHILE_BODY].ints[0]};
-    for (int k = 0; k < 2 && !st; k++) {
-      if (runs[k] <= here)
+    for (uint32_t k = 0; k < ttp_op_region_count(op) && !st; k++) {
+      int64_t runs = ttp_op_region(op, k);
+      if (runs <= here)
         st = BAD("operation %u '%s' of region %" PRId64 " runs region %" PRId64 ", which is not after it "
-                 "(recursion, or regions out of order)", i, ttp_op_defs[op->code].name, here, runs[k]);
-      else if (named[runs[k]]++)
-        st = BAD("region %" PRId64 " is run by two operations; each region belongs to exactly one", runs[k]);
+                 "(recursion, or regions out of order)", i, ttp_op_defs[op->code].name, here, runs);
+      else if (named[runs]++)
+        st = BAD("region %" PRId64 " is run by two operations; each region belongs to exactly one", runs);
     }
   }
   for (uint32_t r = 0; r < plan->n_regions && !st; r++)
@@ -1029,6 +1086,7 @@ static ttp_status* verify_op(const ttp_plan* plan, const ttp_op* op) {
     case TTP_OP_UPDATE_SLICE: return verify_update_slice(plan, op);
     case TTP_OP_SCATTER: return verify_scatter(plan, op);
     case TTP_OP_WHILE: return verify_while(plan, op);
+    case TTP_OP_CASE: return verify_case(plan, op);
     case TTP_OP_BITCAST: return verify_bitcast(plan, op);
     case TTP_OP_COUNT: break;
   }

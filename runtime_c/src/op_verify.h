@@ -47,4 +47,10 @@ _Static_assert(TTP_ATTR_ARGMAX_DIM == TTP_ATTR_ARGMIN_DIM && TTP_ATTR_ARGMAX_KEE
    message names the op's index, name and location. */
 ttp_status* ttp_verify_ops(const ttp_plan* plan);
 
+/* The regions a verified op runs, in order: a while's cond and body, a
+   case's branches; none for other ops. ttp_op_region(op, k) for k below
+   ttp_op_region_count(op) is a verified index into plan->regions. */
+uint32_t ttp_op_region_count(const ttp_op* op);
+uint32_t ttp_op_region(const ttp_op* op, uint32_t k);
+
 #endif /* TTP_OP_VERIFY_H_ */

@@ -86,8 +86,9 @@ enum ttp_op_code {
   TTP_OP_TO_LAYOUT = 77,
   TTP_OP_TO_MEMORY_CONFIG = 78,
   TTP_OP_WHILE = 79,
-  TTP_OP_BITCAST = 80,
-  TTP_OP_COUNT = 81
+  TTP_OP_CASE = 80,
+  TTP_OP_BITCAST = 81,
+  TTP_OP_COUNT = 82
 };
 
 #define TTP_MAX_ATTRS 8
@@ -172,6 +173,7 @@ enum ttp_op_code {
 #define TTP_ATTR_SCATTER_MODE 1
 #define TTP_ATTR_WHILE_COND 0
 #define TTP_ATTR_WHILE_BODY 1
+#define TTP_ATTR_CASE_BRANCHES 0
 #define TTP_ATTR_BITCAST_DTYPE 0
 
 typedef struct ttp_op_def {
@@ -282,6 +284,7 @@ static const ttp_op_def ttp_op_defs[TTP_OP_COUNT] = {
   {"to_layout", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_F16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"to_memory_config", {0}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_F16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"while", {"cond", "body"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_F16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
+  {"case", {"branches"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_BF16 | TTP_OP_TAKES_F16 | TTP_OP_TAKES_I32 | TTP_OP_TAKES_BOOL},
   {"bitcast", {"dtype"}, TTP_OP_TAKES_F32 | TTP_OP_TAKES_I32},
 };
 

@@ -270,6 +270,23 @@ def test_inspect_shows_a_loop_and_its_regions(tmp_path):
     assert doc["estimates"]["main"]["loops"] == 1 and "one iteration" in doc["estimates"]["main"]["note"]
 
 
+def test_cond_on_a_chip_target_runs_either_branch_and_estimates_the_slower(tmp_path):
+    def fn(p, x):
+        return jax.lax.cond(p > 0, lambda v: v @ v @ v, lambda v: jnp.tanh(v), x)
+
+    x = np.random.default_rng(3).standard_normal((64, 64)).astype(np.float32) / 8
+    path, _ = _build(tmp_path, fn, [np.float32(1.0), x])
+    model = rt.load(path)
+    for p in (1.0, -1.0):  # bf16 storage on n150: compare as the accuracy report does
+        got, want = np.asarray(model(np.float32(p), x)), np.asarray(jax.jit(fn)(np.float32(p), x))
+        assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.999
+    out = run_cli("inspect", path, "--ops").stdout
+    assert "case 1" in out and "region 0(" in out and "region 1(" in out
+    est = json.loads(run_cli("inspect", path, "--json", "--estimate").stdout)["estimates"]["main"]
+    case_row = next(r for r in est["ops"] if r["op"] == "case")
+    assert case_row["flops"] >= 2 * 2 * 64 ** 3  # the matmul branch, the slower one
+
+
 def test_roofline_estimate_of_a_large_matmul_is_compute_bound_at_the_fidelity_peak(tmp_path):
     from ttpack.estimate import estimate_program
     from ttpack.targets import get_target

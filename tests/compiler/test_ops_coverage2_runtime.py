@@ -93,6 +93,22 @@ def test_sort_int32_and_bfloat16(rng, dtype):
         run_against_reference("sort", [x], {"dim": [dim], "descending": [desc], "stable": [1], "total_order": [1]})
 
 
+@pytest.mark.parametrize("descending", [(0, 0), (1, 0), (0, 1)])
+@pytest.mark.parametrize("total_order", [(0, 0), (1, 0), (0, 1)])
+def test_sort_by_two_keys(rng, descending, total_order):
+    # a float key of specials (ties in the first key under both orders) and a
+    # few-valued int key, then the index: along dims 0, 1 and 2 (strided)
+    x = rng.permutation(np.tile(SPECIALS, 6)).reshape(4, 6, 4).astype(np.float32)
+    i = rng.integers(-2, 3, (4, 6, 4)).astype(np.int32)
+    for keys, flags in [((x, i), (descending, total_order)), ((i, x), (descending, total_order[::-1]))]:
+        for dim in range(3):
+            run_against_reference("sort", list(keys), {"dim": [dim], "descending": list(flags[0]), "stable": [1],
+                                                       "total_order": list(flags[1])})
+    y = rng.permutation(np.tile(SPECIALS, 6)).reshape(4, 6, 4).astype(np.float32)
+    run_against_reference("sort", [x, y, i], {"dim": [1], "descending": [1, 0, 1], "stable": [1],
+                                              "total_order": [1, 0, 0]})
+
+
 def test_sort_long_rows_and_empty_dims(rng):
     # many equal keys over a long row; dims of size 1 and 0
     run_against_reference("sort", [rng.integers(0, 5, (2, 3000)).astype(np.float32)],
@@ -190,7 +206,7 @@ def test_rounding_and_elementwise():
      ["attribute 'dim' is 2, out of range for float32[3, 4]"]),
     ("sort", [([3, 4], F32)], [([3, 4], F32), ([3, 4], I32)],
      [("dim", [0]), ("descending", [2]), ("stable", [0]), ("total_order", [0])],
-     ["attribute 'descending' is 2, expected 0 to 1"]),
+     ["attribute 'descending' must hold 0 or 1 per key, key 0 has 2"]),
     ("sort", [([3, 4], F32)], [([3, 4], F32), ([3, 4], I32)], [("dim", [0]), ("descending", [0]), ("stable", [0])],
      ["missing attribute 'total_order'"]),
     ("sort", [([], F32)], [([], F32), ([], I32)],

@@ -96,13 +96,14 @@ def _loop_model(x, ids):
     import jax
 
     h = jax.lax.fori_loop(0, 3, lambda i, c: jnp.tanh(c) + ids[0], x)
+    h = jax.lax.switch(ids[1], [lambda: h * 2.0, lambda: h - 1.0, lambda: jnp.exp(h)])  # a case, one branch run
     s = jax.lax.scan(lambda c, r: (c + r, c * 2.0), jnp.zeros(x.shape[1], x.dtype), x)[1]
     return h.astype(jnp.float16), s
 
 
 def test_sanitized_runtime_on_loops_and_float16(asan_run, tmp_path, rng):
-    """Regions (the while's cond and body, their buffers and the copies of
-    the carried values) and float16 outputs run cleanly. (Corrupted loops are
+    """Regions (the while's cond and body, a case's branches, their buffers
+    and the copies of the values they carry) and float16 outputs run cleanly. (Corrupted loops are
     fuzzed at load in tests/archive/test_malformed.py: a mutated cond may
     make a valid loop that never ends, so they are not run here.)"""
     x = rng.standard_normal((4, 6)).astype(np.float32)

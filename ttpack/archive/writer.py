@@ -187,7 +187,7 @@ def _operations(b: flatbuffers.Builder, ops, index: dict[int, int], regions: dic
     for op in ops:
         attrs = dict(op.attrs)
         for name in REGION_ATTRS.get(op.name, ()):  # the op's own region -> the program's
-            attrs[name] = (regions[id(op.regions[op.attrs[name][0]])],)
+            attrs[name] = tuple(regions[id(op.regions[i])] for i in op.attrs[name])
         attr_offs = [_attribute(b, name, value) for name, value in attrs.items()]
         op_name = b.CreateString(op.name)
         loc = b.CreateString(op.location)

@@ -5,8 +5,8 @@ produced by exactly one op, or are program inputs, or are constants (weights
 and literals, which carry their data). Passes are functions Program -> Program
 (ttpack/compiler/passes.py); ops are checked against the registry when built.
 
-Control flow is structured: an op with regions (`while`) owns sub-programs
-(its cond and body), each a Program whose inputs are the values the op hands
+Control flow is structured: an op with regions (`while`, `case`) owns
+sub-programs (a while's cond and body, a case's branches), each a Program whose inputs are the values the op hands
 it. Regions are isolated: they read only their own inputs, values their own
 ops compute, and constants. Passes run on every region as on a program
 (passes.run_pipeline), innermost first.
@@ -98,8 +98,9 @@ def make_op(name: str, inputs: list[Value], attrs: dict | None = None, location:
     (and checking its regions' signatures against its operands)."""
     attrs = {k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in (attrs or {}).items()}
     in_types = [v.type for v in inputs]
-    out_types = registry.infer(name, in_types, attrs)
-    registry.check_regions(name, in_types, attrs, [region_signature(r) for r in regions])
+    signatures = [region_signature(r) for r in regions]
+    out_types = registry.infer(name, in_types, attrs, signatures)
+    registry.check_regions(name, in_types, attrs, signatures)
     return Op(name, list(inputs), attrs, [Value(t) for t in out_types], location, tuple(regions))
 
 
@@ -196,6 +197,8 @@ def interpret(program: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
     for op in program.ops:
         if op.name == "while":
             results = _interpret_while(op, [get(v) for v in op.inputs])
+        elif op.name == "case":
+            results = _interpret_case(op, [get(v) for v in op.inputs])
         else:
             results = registry.evaluate(op.name, [get(v) for v in op.inputs], op.attrs)
         for v, r in zip(op.outputs, results):
@@ -208,3 +211,10 @@ def _interpret_while(op: Op, carried: list[np.ndarray]) -> list[np.ndarray]:
     while bool(interpret(cond, carried)[0]):
         carried = interpret(body, carried)
     return carried
+
+
+def _interpret_case(op: Op, xs: list[np.ndarray]) -> list[np.ndarray]:
+    branches = op.attrs["branches"]
+    index = int(xs[0])
+    chosen = branches[index] if 0 <= index < len(branches) else branches[-1]  # StableHLO: out of range -> last
+    return interpret(op.regions[chosen], xs[1:])

@@ -687,8 +687,13 @@ def _sort_rule(ins, attrs):
     (dim,) = attrs["dim"]
     if x.rank < 1 or not 0 <= dim < x.rank:
         raise OpError(f"sort dim {dim} out of range for {x}")
-    for name in ("descending", "stable", "total_order"):
-        _flag(attrs, name)
+    if any(k.shape != x.shape for k in ins):
+        raise OpError(f"sort keys must have one shape, got {[k.shape for k in ins]}")
+    _flag(attrs, "stable")
+    for name in ("descending", "total_order"):  # one flag per key
+        if len(attrs[name]) != len(ins) or any(v not in (0, 1) for v in attrs[name]):
+            raise OpError(f"sort attribute {name} must hold a 0 or 1 for each of its {len(ins)} keys, "
+                          f"got {list(attrs[name])}")
     return [x, TensorType(x.shape, "int32")]
 
 
@@ -719,21 +724,23 @@ def _order_keys(x, total_order):
     return np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
 
 
-def _sorted_order(x, dim, descending, total_order):
-    """Indices that stably sort x along dim (equal keys keep their order)."""
-    keys = _order_keys(x, total_order)
-    return np.argsort(-keys if descending else keys, axis=dim, kind="stable")
+def _sorted_order(xs, dim, descending, total_order):
+    """Indices that stably sort along dim by the keys xs, lexicographically
+    (xs[0] first; elements equal in every key keep their order)."""
+    keys = [-k if d else k for k, d, t in zip((_order_keys(x, t) for x, t in zip(xs, total_order)),
+                                               descending, total_order)]
+    return np.lexsort(keys[::-1], axis=dim)  # lexsort is stable and sorts by its LAST key first
 
 
 def _sort(xs, attrs):
-    x, (dim,) = xs[0], attrs["dim"]
-    idx = _sorted_order(x, dim, attrs["descending"][0], attrs["total_order"][0])
-    return [np.take_along_axis(x, idx, axis=dim), idx.astype(np.int32)]
+    (dim,) = attrs["dim"]
+    idx = _sorted_order(xs, dim, attrs["descending"], attrs["total_order"])
+    return [np.take_along_axis(xs[0], idx, axis=dim), idx.astype(np.int32)]
 
 
 def _top_k(xs, attrs):
     x, (k,), (dim,) = xs[0], attrs["k"], attrs["dim"]
-    idx = np.take(_sorted_order(x, dim, attrs["largest"][0], 1), np.arange(k), axis=dim)
+    idx = np.take(_sorted_order([x], dim, attrs["largest"], (1,)), np.arange(k), axis=dim)
     return [np.take_along_axis(x, idx, axis=dim), idx.astype(np.int32)]
 
 
@@ -808,8 +815,10 @@ _register("prod", ("dims", "keepdim"), _reduce_rule, _reduce(np.prod), NUMERIC, 
 _register("cumprod", ("dim",), _cumsum_rule,
           lambda xs, a: [np.cumprod(xs[0], axis=a["dim"][0], dtype=xs[0].dtype)], NUMERIC, "inclusive prefix product")
 _register("sort", ("dim", "descending", "stable", "total_order"), _sort_rule, _sort, NUMERIC,
-          "sort along dim -> (values, int32 indices); equal keys keep their order (always stable); floats in "
-          "IEEE totalOrder (total_order=1) or with -0 == +0 and NaN after +inf (total_order=0)")
+          "sort(keys...) along dim -> (the first key sorted, int32 indices): lexicographic by the keys (all of "
+          "one shape), the first deciding, each ascending or descending (descending[k]); elements equal in "
+          "every key keep their order (always stable); floats in IEEE totalOrder (total_order[k]=1) or with "
+          "-0 == +0 and NaN after +inf (total_order[k]=0)")
 _register("top_k", ("k", "dim", "largest"), _top_k_rule, _top_k, NUMERIC,
           "the k largest (largest=1) or smallest elements along dim, in order -> (values, int32 indices); floats "
           "in IEEE totalOrder, equal values by lower index first")
@@ -951,7 +960,7 @@ _register("to_memory_config", (), _same_as_input, lambda xs, a: [xs[0]], ALL,
 # them by index: into the op's own regions in the IR, into the program's
 # regions in an archive (the writer renumbers). REGION_ATTRS lists, per op,
 # the attributes that hold region indices.
-REGION_ATTRS = {"while": ("cond", "body")}
+REGION_ATTRS = {"while": ("cond", "body"), "case": ("branches",)}
 
 
 def _while_rule(ins, attrs):
@@ -968,6 +977,21 @@ _register("while", ("cond", "body"), _while_rule, _no_reference, ALL,
           "while(carried...) -> carried...: while cond(carried) (a bool scalar) is true, carried = "
           "body(carried); cond and body index regions taking the carried types, body returning them "
           "(StableHLO's while)")
+
+
+def _case_rule(ins, attrs):
+    if not ins or ins[0] != TensorType((), "int32"):
+        raise OpError(f"case's first operand is its branch index, an int32 scalar; got {ins[0] if ins else 'none'}")
+    if not attrs["branches"]:
+        raise OpError("case needs at least one branch")
+    return None  # the branches' outputs: ir.make_op reads them from the regions
+
+
+_register("case", ("branches",), _case_rule, _no_reference, ALL,
+          "case(index int32[], operands...) -> outputs: runs branch regions[branches[index]] on the operands "
+          "(index out of [0, n) runs the last branch) and returns its outputs; every branch takes the operands' "
+          "types to the same output types (StableHLO's case; its if is case on the predicate as int32 with "
+          "branches (false, true), as JAX lowers lax.cond)")
 
 
 def _bitcast_rule(ins, attrs):
@@ -988,15 +1012,23 @@ def check_regions(name: str, ins: Sequence[TensorType], attrs: Attrs,
     """The regions (input types, output types) an op is built with fit it:
     as many as its region attributes index, each index once, and for while a
     cond taking the carried types to a bool scalar and a body taking them to
-    themselves."""
+    themselves; for case, every branch taking the operands after the index
+    to the same types."""
     names = REGION_ATTRS.get(name, ())
     if not names:
         if regions:
             raise OpError(f"{name} takes no regions, got {len(regions)}")
         return
-    indices = [attrs[a][0] for a in names]
+    indices = [i for a in names for i in attrs[a]]
     if sorted(indices) != list(range(len(regions))):
         raise OpError(f"{name}'s region attributes {indices} do not index its {len(regions)} regions once each")
+    if name == "case":
+        operands, outputs = list(ins[1:]), regions[indices[0]][1]
+        for k, (takes, gives) in enumerate(regions[i] for i in indices):
+            if takes != operands or gives != outputs:
+                raise OpError(f"case's branch {k} takes {takes} to {gives}; every branch must take the operands "
+                              f"{operands} to the first branch's outputs {outputs}")
+        return
     carried = list(ins)
     cond, body = (regions[attrs[a][0]] for a in names)
     if cond[0] != carried or cond[1] != [TensorType((), "bool")]:
@@ -1013,7 +1045,10 @@ BROADCASTING = {
 }
 
 
-def infer(name: str, ins: Sequence[TensorType], attrs: Attrs) -> list[TensorType]:
+def infer(name: str, ins: Sequence[TensorType], attrs: Attrs,
+          regions: Sequence[tuple[list[TensorType], list[TensorType]]] = ()) -> list[TensorType]:
+    """The op's output types; `regions` are its regions' (input, output)
+    types, which give a case its outputs."""
     op = BY_NAME[name]
     for t in ins:
         if op.dtypes and t.dtype not in op.dtypes:
@@ -1021,7 +1056,13 @@ def infer(name: str, ins: Sequence[TensorType], attrs: Attrs) -> list[TensorType
     missing = set(op.attrs) - set(op.optional) - set(attrs)
     if missing:
         raise OpError(f"{name} is missing attributes {sorted(missing)}")
-    return op.shape_rule(ins, attrs)
+    outs = op.shape_rule(ins, attrs)
+    if outs is None:  # the outputs are the first region's (a case's branches all agree: check_regions)
+        first = attrs[REGION_ATTRS[name][0]][0]
+        if not 0 <= first < len(regions):
+            raise OpError(f"{name} names region {first}, but has {len(regions)}")
+        outs = list(regions[first][1])
+    return outs
 
 
 def evaluate(name: str, xs: Sequence[np.ndarray], attrs: Attrs) -> list[np.ndarray]:

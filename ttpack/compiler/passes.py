@@ -175,11 +175,11 @@ def verify(program: Program) -> Program:
         for v in op.inputs:
             if not v.is_constant and v.id not in defined:
                 raise AssertionError(f"{op!r} reads %{v.id} before it is defined")
-        expected = registry.infer(op.name, [v.type for v in op.inputs], op.attrs)
+        signatures = [region_signature(r) for r in op.regions]
+        expected = registry.infer(op.name, [v.type for v in op.inputs], op.attrs, signatures)
         if expected != [v.type for v in op.outputs]:
             raise AssertionError(f"{op!r}: shape rule gives {expected}")
-        registry.check_regions(op.name, [v.type for v in op.inputs], op.attrs,
-                               [region_signature(r) for r in op.regions])
+        registry.check_regions(op.name, [v.type for v in op.inputs], op.attrs, signatures)
         defined.update(v.id for v in op.outputs)
     for name, v in program.outputs:
         if not v.is_constant and v.id not in defined:

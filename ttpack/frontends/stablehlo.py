@@ -73,7 +73,7 @@ _RANGE_PRESERVING = {
     "stablehlo.clamp", "stablehlo.gather", "stablehlo.dynamic_slice", "stablehlo.dynamic_update_slice",
     "stablehlo.pad", "stablehlo.and", "stablehlo.or", "stablehlo.iota", "stablehlo.convert", "func.call",
     "stablehlo.reduce_window", "stablehlo.reverse", "stablehlo.sort", "chlo.top_k",
-    "stablehlo.while",  # its body's results are wrapped where they are computed
+    "stablehlo.while", "stablehlo.case", "stablehlo.if",  # their regions' results are wrapped where computed
     "stablehlo.bitcast_convert",  # 32-bit patterns only
 }
 # ops whose unsigned 32-bit semantics differ from int32's on values >= 2^31
@@ -145,8 +145,10 @@ class Lowerer:
             self.producer[v.id] = op
         return op.outputs[0]
 
-    def lower_block(self, block, args: list[ir.Value]) -> list[ir.Value]:
-        env = dict(zip(block.arguments, args))
+    def lower_block(self, block, args: list[ir.Value], captured=()) -> list[ir.Value]:
+        """The block's results, its arguments then the MLIR values `captured`
+        bound to `args`."""
+        env = dict(zip([*block.arguments, *captured], args))
         self.scopes.append(env)
         try:
             return self._lower_ops(block, env)
@@ -555,15 +557,16 @@ def _call(lo, mop, xs):
 # --- control flow -----------------------------------------------------------------
 
 
-def _region(lo, block, types: list[TensorType], name: str) -> ir.Program | None:
+def _region(lo, block, types: list[TensorType], name: str, captured=()) -> ir.Program | None:
     """A region of a loop lowered as a program of its own (ir.py): its block
-    arguments become the program's inputs; None when something in it could
-    not be lowered (reported where it happened)."""
+    arguments, then the MLIR values `captured` from around it, become the
+    program's inputs; None when something in it could not be lowered
+    (reported where it happened)."""
     args = [ir.Value(t) for t in types]
     outer_ops, outer_location = lo.ops, lo.location
     lo.ops = []
     try:
-        results = lo.lower_block(block, args)
+        results = lo.lower_block(block, args, captured)
         ops = lo.ops
     finally:
         lo.ops, lo.location = outer_ops, outer_location
@@ -589,6 +592,59 @@ def _while(lo, mop, xs):
     for v in op.outputs:
         lo.producer[v.id] = op
     return op.outputs
+
+
+def _free_values(block) -> list:
+    """MLIR values the block's ops (nested regions included) read but do not
+    define, in order of first use."""
+    defined, free = set(block.arguments), []
+    for mop in block.operations:
+        nested = [v for r in mop.regions for b in r.blocks for v in _free_values(b)]
+        for v in [*mop.operands, *nested]:
+            if v not in defined and v not in free:
+                free.append(v)
+        defined.update(mop.results)
+    return free
+
+
+def _branches(lo, mop, index: ir.Value, blocks) -> list[ir.Value]:
+    """case(index, captured...) running one of `blocks`. StableHLO's branches
+    read values around them directly; ttpack's regions are isolated, so
+    every non-constant value any branch reads becomes an operand of the case
+    and an input of every branch (constants stay in the branches)."""
+    env = lo.scopes[-1]
+    captured = [v for v in dict.fromkeys(v for b in blocks for v in _free_values(b))
+                if not lo.lookup(env, v).is_constant]
+    operands = [lo.lookup(env, v) for v in captured]
+    outs_types = [tensor_type(r.type) for r in mop.results]
+    if any(v.id in lo.poisoned for v in operands):
+        regions = None
+    else:
+        regions = [_region(lo, b, [v.type for v in operands], f"branch{k}", captured) for k, b in enumerate(blocks)]
+    if regions is None or any(r is None for r in regions):  # already reported: poison the results quietly
+        outs = [ir.Value(t) for t in outs_types]
+        lo.poisoned.update(v.id for v in outs)
+        return outs
+    op = ir.make_op("case", [index, *operands], {"branches": list(range(len(regions)))}, lo.location,
+                    tuple(regions))
+    lo.ops.append(op)
+    for v in op.outputs:
+        lo.producer[v.id] = op
+    return op.outputs
+
+
+@lowering("stablehlo.case")
+def _case(lo, mop, xs):
+    """lax.switch, and lax.cond (JAX lowers it to a case on the predicate):
+    one branch runs, whichever the index picks at run time."""
+    return _branches(lo, mop, xs[0], [r.blocks[0] for r in mop.regions])
+
+
+@lowering("stablehlo.if")
+def _if(lo, mop, xs):
+    """if(pred) {true} else {false} as case(int32(pred)) of (false, true)."""
+    index = lo.emit("typecast", [xs[0]], dtype=dtype_code("int32"))
+    return _branches(lo, mop, index, [mop.regions[1].blocks[0], mop.regions[0].blocks[0]])
 
 
 @lowering("stablehlo.bitcast_convert")
@@ -1246,25 +1302,58 @@ def _key_transform(sub: Lowerer, v: ir.Value, arg: ir.Value) -> str:
     return "identity" if same else "canonical" if canonical else "other"
 
 
-def _sort_order(lo: Lowerer, mop, key_dtype: str) -> tuple[int, int]:
-    """(descending, total_order) of a sort whose comparator orders its first
-    operand by one LT or GT comparison, as JAX (jnp.sort, argsort: LT after
-    canonicalizing -0 and NaN, TOTALORDER) and torch_xla (LT or GT,
-    TOTALORDER, or plain for integers) emit; anything else is refused."""
-    from jaxlib.mlir.dialects import stablehlo
-
+def _sort_keys(lo: Lowerer, mop) -> list[tuple[int, int, int]]:
+    """(operand, descending, total_order) of each key a sort's comparator
+    orders by, the first deciding: one LT or GT comparison of an operand's
+    two elements, as JAX (jnp.sort, argsort: LT after canonicalizing -0 and
+    NaN, TOTALORDER) and torch_xla (LT or GT, TOTALORDER, or plain for
+    integers) emit, or a lexicographic chain of them,
+    `lt(k0) or (eq(k0) and <the rest>)`, as JAX emits for several keys
+    (lax.sort with num_keys > 1, jnp.lexsort); anything else is refused."""
     block = mop.regions[0].blocks[0]
     sub = Lowerer(lo.functions)
     args = [ir.Value(tensor_type(a.type)) for a in block.arguments]
-    result = sub.lower_block(block, args)
+    env = dict(zip(block.arguments, args))
+    sub.scopes.append(env)
+    (result,) = sub._lower_ops(block, env)
     if sub.problems:
         raise Unsupported(f"sort comparator: {sub.problems[0][2]}")
-    used = set().union(*(_inputs_of(sub, v) for v in result))
-    if used - {args[0].id, args[1].id}:
-        raise Unsupported("sort comparator that compares more than the first operand (several sort keys)")
-    ret = list(block.operations)[-1]
-    owner = ret.operands[0].owner if len(ret.operands) == 1 else None
-    cmp = getattr(owner, "operation", owner)
+    compare_of = {v.id: m.owner for m, v in env.items() if hasattr(m, "owner")}  # ttpack value -> MLIR op
+    keys = []
+    while True:
+        op = sub.producer.get(result.id)
+        if op is None or op.name != "logical_or":
+            keys.append(_sort_key(sub, mop, args, result, compare_of))
+            break
+        first, result = _lexicographic_step(sub, op)
+        keys.append(_sort_key(sub, mop, args, first, compare_of))
+    operands = [k[0] for k in keys]
+    if len(set(operands)) != len(operands):
+        raise Unsupported("sort comparator that compares one operand as two keys")
+    return keys
+
+
+def _lexicographic_step(sub: Lowerer, or_op: ir.Op) -> tuple[ir.Value, ir.Value]:
+    """(lt, rest) of `lt or (eq and rest)`, where eq compares what lt does."""
+    for lt, conj in (or_op.inputs, or_op.inputs[::-1]):
+        lt_op, and_op = sub.producer.get(lt.id), sub.producer.get(conj.id)
+        if lt_op is None or lt_op.name not in ("lt", "gt") or and_op is None or and_op.name != "logical_and":
+            continue
+        for eq, rest in (and_op.inputs, and_op.inputs[::-1]):
+            eq_op = sub.producer.get(eq.id)
+            if eq_op is not None and eq_op.name == "eq" and {v.id for v in eq_op.inputs} == {
+                    v.id for v in lt_op.inputs}:
+                return lt, rest
+    raise Unsupported("sort comparator that is neither one comparison nor a lexicographic chain of them "
+                      "(a custom comparator)")
+
+
+def _sort_key(sub: Lowerer, mop, args: list[ir.Value], v: ir.Value, compare_of: dict) -> tuple[int, int, int]:
+    """(operand, descending, total_order) of the key comparison v."""
+    from jaxlib.mlir.dialects import stablehlo
+
+    cmp = compare_of.get(v.id)
+    cmp = getattr(cmp, "operation", cmp)
     if cmp is None or not hasattr(cmp, "name") or cmp.name != "stablehlo.compare":
         raise Unsupported("sort comparator that is not one comparison (a custom comparator)")
     direction = stablehlo.ComparisonDirectionAttr(cmp.attributes["comparison_direction"]).value
@@ -1272,30 +1361,35 @@ def _sort_order(lo: Lowerer, mop, key_dtype: str) -> tuple[int, int]:
             if "compare_type" in cmp.attributes else None)
     if direction not in ("LT", "GT"):
         raise Unsupported(f"sort comparator {direction} (only the strict orders LT and GT)")
-    op = sub.producer.get(result[0].id)
+    op = sub.producer.get(v.id)
     if op is None or op.name not in ("lt", "gt"):
         raise Unsupported("sort comparator that is not one comparison (a custom comparator)")
     lhs, rhs = op.inputs
-    if _inputs_of(sub, lhs) == {args[0].id} and _inputs_of(sub, rhs) == {args[1].id}:
-        a, b, swapped = args[0], args[1], False
-    elif _inputs_of(sub, lhs) == {args[1].id} and _inputs_of(sub, rhs) == {args[0].id}:
-        a, b, swapped = args[1], args[0], True
+    reads = (_inputs_of(sub, lhs), _inputs_of(sub, rhs))
+    for operand in range(len(args) // 2):
+        first, second = args[2 * operand], args[2 * operand + 1]
+        if reads == ({first.id}, {second.id}):
+            a, b, swapped = first, second, False
+            break
+        if reads == ({second.id}, {first.id}):
+            a, b, swapped = second, first, True
+            break
     else:
-        raise Unsupported("sort comparator that does not compare its two key operands with each other")
+        raise Unsupported("sort comparator that does not compare an operand's two elements with each other")
     transform = _key_transform(sub, lhs, a)
     if transform == "other" or _key_transform(sub, rhs, b) != transform:
         raise Unsupported("sort comparator that transforms its keys before comparing them")
     descending = int((direction == "GT") != swapped)
-    if key_dtype in FLOAT_DTYPES:
+    if a.type.dtype in FLOAT_DTYPES:
         if kind not in (None, "FLOAT", "TOTALORDER"):
             raise Unsupported(f"{kind} comparison of float sort keys")
         # FLOAT comparisons leave NaN unordered: ordered here as NumPy does (last)
-        return descending, int(kind == "TOTALORDER" and transform == "identity")
-    if kind == "UNSIGNED" and element_type(mop.operands[0].type) not in ("i1", "ui8", "ui16"):
+        return operand, descending, int(kind == "TOTALORDER" and transform == "identity")
+    if kind == "UNSIGNED" and element_type(mop.operands[operand].type) not in ("i1", "ui8", "ui16"):
         raise Unsupported("UNSIGNED comparison of signed sort keys")
     if kind not in (None, "SIGNED", "UNSIGNED"):
         raise Unsupported(f"{kind} comparison of integer sort keys")
-    return descending, 0
+    return operand, descending, 0
 
 
 def _take_along(lo: Lowerer, payload: ir.Value, indices: ir.Value, dim: int) -> ir.Value:
@@ -1350,25 +1444,28 @@ def _take_along(lo: Lowerer, payload: ir.Value, indices: ir.Value, dim: int) -> 
 
 @lowering("stablehlo.sort")
 def _sort(lo, mop, xs):
-    """A sort of operands by the first (JAX's num_keys=1): one sort op for
-    the keys (values and indices), the other operands picked by the
-    indices. TTNN-style sorts are always stable here."""
+    """A sort of operands by one or more of them (its keys): one sort op
+    for the keys (the first key's values, and indices), the other operands
+    picked by the indices. TTNN-style sorts are always stable here."""
     from jaxlib.mlir import ir as mlir
 
-    key = xs[0]
-    if key.type.rank == 0:
+    keys = _sort_keys(lo, mop)
+    rank = xs[0].type.rank
+    if rank == 0:
         raise Unsupported("sort of a rank-0 tensor")
-    if element_type(mop.operands[0].type) in ("ui32", "ui64"):
-        raise Unsupported("sort of unsigned 32-bit keys (TTNN computes integers as int32)")
-    dim = _int(mop, "dimension") % key.type.rank
-    descending, total_order = _sort_order(lo, mop, key.type.dtype)
+    for operand, _, _ in keys:
+        if element_type(mop.operands[operand].type) in ("ui32", "ui64"):
+            raise Unsupported("sort of unsigned 32-bit keys (TTNN computes integers as int32)")
+    dim = _int(mop, "dimension") % rank
     stable = int("is_stable" in mop.attributes and mlir.BoolAttr(mop.attributes["is_stable"]).value)
-    k = lo.emit("typecast", [key], dtype=dtype_code("int32")) if key.type.dtype == "bool" else key
-    values, indices = _emit_all(lo, "sort", [k], dim=dim, descending=descending, stable=stable,
-                                total_order=total_order)
-    if key.type.dtype == "bool":
+    as_int = lambda x: lo.emit("typecast", [x], dtype=dtype_code("int32")) if x.type.dtype == "bool" else x
+    values, indices = _emit_all(lo, "sort", [as_int(xs[k]) for k, _, _ in keys], dim=dim,
+                                descending=[d for _, d, _ in keys], stable=stable,
+                                total_order=[t for _, _, t in keys])
+    first = keys[0][0]
+    if xs[first].type.dtype == "bool":
         values = lo.emit("ne", [values, ir.constant(np.array(0, np.int32))])
-    return [values] + [_take_along(lo, v, indices, dim) for v in xs[1:]]
+    return [values if i == first else _take_along(lo, x, indices, dim) for i, x in enumerate(xs)]
 
 
 @lowering("chlo.top_k")

@@ -3,11 +3,11 @@
 
 #include <string.h>
 
-int ttp_cpu_is_control_flow(int code) { return code == TTP_OP_WHILE; }
+int ttp_cpu_is_control_flow(int code) { return code == TTP_OP_WHILE || code == TTP_OP_CASE; }
 
 /* dst[k] = src[k] for n tensors of equal types (the verifier checked). The
    sources never alias the destinations: a region's inputs are written only
-   here, and a while's outputs are no region's tensors. */
+   here, and a while's or case's outputs are no region's tensors. */
 static void copy_tensors(const ttp_plan* plan, void* const* data, const uint32_t* dst, const uint32_t* src,
                          uint32_t n, const ttp_region_runner* runner) {
   for (uint32_t k = 0; k < n; k++) {
@@ -17,7 +17,7 @@ static void copy_tensors(const ttp_plan* plan, void* const* data, const uint32_t
   }
 }
 
-void ttp_cpu_run_while(const ttp_plan* plan, const ttp_op* op, void* const* data, const ttp_region_runner* runner) {
+static void run_while(const ttp_plan* plan, const ttp_op* op, void* const* data, const ttp_region_runner* runner) {
   uint32_t c = (uint32_t)op->attrs[TTP_ATTR_WHILE_COND].ints[0];
   uint32_t b = (uint32_t)op->attrs[TTP_ATTR_WHILE_BODY].ints[0];
   const ttp_region* cond = &plan->regions[c];
@@ -31,4 +31,24 @@ void ttp_cpu_run_while(const ttp_plan* plan, const ttp_op* op, void* const* data
     runner->run_region(runner->ctx, b);
     copy_tensors(plan, data, op->outputs, body->outputs, op->n_outputs, runner);
   }
+}
+
+static void run_case(const ttp_plan* plan, const ttp_op* op, void* const* data, const ttp_region_runner* runner) {
+  const ttp_attr* branches = &op->attrs[TTP_ATTR_CASE_BRANCHES];
+  int32_t index;
+  memcpy(&index, data[op->inputs[0]], sizeof index);
+  uint32_t k = index >= 0 && (uint32_t)index < branches->n_ints ? (uint32_t)index : branches->n_ints - 1;
+  uint32_t r = (uint32_t)branches->ints[k];
+  const ttp_region* branch = &plan->regions[r];
+  copy_tensors(plan, data, branch->inputs, op->inputs + 1, op->n_inputs - 1, runner);
+  runner->run_region(runner->ctx, r);
+  copy_tensors(plan, data, op->outputs, branch->outputs, op->n_outputs, runner);
+}
+
+void ttp_cpu_run_control_flow(const ttp_plan* plan, const ttp_op* op, void* const* data,
+                              const ttp_region_runner* runner) {
+  if (op->code == TTP_OP_CASE)
+    run_case(plan, op, data, runner);
+  else
+    run_while(plan, op, data, runner);
 }

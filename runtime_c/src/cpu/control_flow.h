@@ -20,10 +20,13 @@ typedef struct ttp_region_runner {
 /* Whether the op is one this file runs (instead of a kernel). */
 int ttp_cpu_is_control_flow(int code);
 
-/* Runs a verified while op on the compute view `plan` with buffers `data`:
-   outputs = inputs; while cond(outputs): outputs = body(outputs). Carried
-   values are copied into each region's inputs on entry and from the body's
-   outputs after it, so a region's buffers never alias the loop state. */
-void ttp_cpu_run_while(const ttp_plan* plan, const ttp_op* op, void* const* data, const ttp_region_runner* runner);
+/* Runs a verified while or case op on the compute view `plan` with buffers
+   `data`. while: outputs = inputs; while cond(outputs): outputs =
+   body(outputs). case: the branch its index picks (the last one when the
+   index is out of range) runs on the other inputs; outputs = its outputs.
+   Values are copied into a region's inputs on entry and out of its outputs
+   after it, so a region's buffers never alias the op's. */
+void ttp_cpu_run_control_flow(const ttp_plan* plan, const ttp_op* op, void* const* data,
+                              const ttp_region_runner* runner);
 
 #endif /* TTP_CPU_CONTROL_FLOW_H_ */

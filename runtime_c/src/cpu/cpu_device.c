@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../device.h"
+#include "../op_verify.h"
 #include "../schema_generated.h"
 #include "../status.h"
 #include "../tensor_codec.h"
@@ -328,10 +329,8 @@ static void op_steps(const ttp_plan* p, uint32_t* step_of, uint32_t* birth, uint
   for (uint32_t i = 0; i < p->n_ops; i++) step_of[i] = i < p->n_main_ops ? i + 1 : 0;
   for (uint32_t i = 0; i < p->n_ops; i++) {
     const ttp_op* op = &p->ops[i];
-    if (!ttp_cpu_is_control_flow(op->code)) continue;
-    const int slots[2] = {TTP_ATTR_WHILE_COND, TTP_ATTR_WHILE_BODY};
-    for (int k = 0; k < 2; k++) {
-      const ttp_region* r = &p->regions[op->attrs[slots[k]].ints[0]];
+    for (uint32_t k = 0; k < ttp_op_region_count(op); k++) {
+      const ttp_region* r = &p->regions[ttp_op_region(op, k)];
       for (uint32_t j = 0; j < r->n_ops; j++) step_of[r->first_op + j] = step_of[i];
       for (int side = 0; side < 2; side++) {
         const uint32_t* ts = side ? r->outputs : r->inputs;
@@ -656,7 +655,7 @@ static void run_ops(cpu_executable* ex, uint32_t first, uint32_t count) {
     const ttp_op* op = &v->ops[i];
     if (ttp_cpu_is_control_flow(op->code)) {
       const ttp_region_runner runner = {ex, run_region, stored};
-      ttp_cpu_run_while(v, op, ex->data, &runner);
+      ttp_cpu_run_control_flow(v, op, ex->data, &runner);
     } else if (ex->emulated[i]) {
       run_emulated(ex, ex->emulated[i], &ex->states[2 * i]);
     } else {

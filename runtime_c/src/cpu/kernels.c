@@ -1468,12 +1468,13 @@ static void run_reverse(const ttp_plan* plan, const ttp_op* op, void* const* dat
 
 /* ---- sort, top_k ---------------------------------------------------------------------------- */
 
-/* Both order a row of x (a dim of n elements, `stride` apart) by the
-   elements' keys and break ties by index, a strict total order: any correct
+/* Both order a row (a dim of n elements, `stride` apart) by the elements'
+   keys, lexicographically (sort's inputs are its keys, the first deciding;
+   top_k's one input is), and break ties by index, a strict total order: any correct
    algorithm then gives the stable result. They heap-sort int32 indices in
    place in the index output, so nothing is allocated: sort builds a heap of
    the whole row; top_k keeps a heap of the k best seen, its root the worst
-   of them, then sorts those. Values are copied from x by the sorted
+   of them, then sorts those. Values are copied from the first key by the sorted
    indices (bit for bit: NaN payloads and signed zeros are kept). */
 
 /* A float's key as an int32 whose order is IEEE totalOrder (negative
@@ -1492,26 +1493,44 @@ static inline int32_t f32_order_key(float x, bool total_order) {
 }
 
 typedef struct sort_row {
-  const char* x;  /* the row's first element */
-  int64_t stride; /* in elements */
-  bool f32, total_order, descending;
+  const ttp_plan* plan;
+  const ttp_op* op;     /* its inputs are the keys, the first deciding */
+  void* const* data;
+  int64_t start;        /* the row's first element, as an element offset into every key */
+  int64_t stride;       /* in elements */
+  uint32_t n_keys;
+  const int64_t *descending, *total_order; /* one flag per key */
+  const char* first;    /* the first key's row, which decides most comparisons */
+  bool first_f32, first_total_order, first_descending;
 } sort_row;
 
-static inline int32_t row_key(const sort_row* r, int64_t i) {
-  if (r->f32) {
+static inline int32_t order_key(const char* p, bool f32, bool total_order) {
+  if (f32) {
     float v;
-    memcpy(&v, r->x + i * r->stride * 4, 4);
-    return f32_order_key(v, r->total_order);
+    memcpy(&v, p, 4);
+    return f32_order_key(v, total_order);
   }
   int32_t v;
-  memcpy(&v, r->x + i * r->stride * 4, 4);
+  memcpy(&v, p, 4);
   return v;
 }
 
-/* Element a comes before element b. */
+/* Key k (k >= 1) of the row's element i. */
+static inline int32_t later_key(const sort_row* r, uint32_t k, int64_t i) {
+  const uint32_t t = r->op->inputs[k];
+  const char* p = (const char*)r->data[t] + (r->start + i * r->stride) * 4;
+  return order_key(p, r->plan->tensors[t].dtype == TTP_DTYPE_FLOAT32, r->total_order[k] != 0);
+}
+
+/* Element a comes before element b: by the first key that differs, then by index. */
 static inline bool row_before(const sort_row* r, int32_t a, int32_t b) {
-  const int32_t ka = row_key(r, a), kb = row_key(r, b);
-  if (ka != kb) return r->descending ? ka > kb : ka < kb;
+  const int32_t ka = order_key(r->first + (int64_t)a * r->stride * 4, r->first_f32, r->first_total_order);
+  const int32_t kb = order_key(r->first + (int64_t)b * r->stride * 4, r->first_f32, r->first_total_order);
+  if (ka != kb) return r->first_descending ? ka > kb : ka < kb;
+  for (uint32_t k = 1; k < r->n_keys; k++) {
+    const int32_t la = later_key(r, k, a), lb = later_key(r, k, b);
+    if (la != lb) return r->descending[k] ? la > lb : la < lb;
+  }
   return a < b;
 }
 
@@ -1544,9 +1563,9 @@ static void heap_to_order(const sort_row* r, int32_t* h, int64_t st, int64_t n) 
   }
 }
 
-/* values[p] = x[idx[p]] for p < k, along a row. */
+/* values[p] = the first key's x[idx[p]] for p < k, along a row. */
 static void gather_row(const sort_row* r, const int32_t* idx, char* values, int64_t st, int64_t k) {
-  for (int64_t p = 0; p < k; p++) memcpy(values + p * st * 4, r->x + (int64_t)idx[p * st] * r->stride * 4, 4);
+  for (int64_t p = 0; p < k; p++) memcpy(values + p * st * 4, r->first + (int64_t)idx[p * st] * r->stride * 4, 4);
 }
 
 /* sort and top_k (the latter with k of the n elements along dim). */
@@ -1558,15 +1577,19 @@ static void run_sort(const ttp_plan* plan, const ttp_op* op, void* const* data) 
   int64_t outer, n, inner;
   around_dim(x, dim, &outer, &n, &inner);
   const int64_t k = is_top_k ? op->attrs[TTP_ATTR_TOP_K_K].ints[0] : n;
-  sort_row r = {.stride = inner, .f32 = x->dtype == TTP_DTYPE_FLOAT32};
-  r.total_order = is_top_k || op->attrs[TTP_ATTR_SORT_TOTAL_ORDER].ints[0] != 0;
-  r.descending = op->attrs[is_top_k ? TTP_ATTR_TOP_K_LARGEST : TTP_ATTR_SORT_DESCENDING].ints[0] != 0;
-  const char* xd = data[op->inputs[0]];
+  static const int64_t total_order = 1; /* top_k: IEEE totalOrder */
+  sort_row r = {.plan = plan, .op = op, .data = data, .stride = inner, .n_keys = op->n_inputs,
+                .first_f32 = x->dtype == TTP_DTYPE_FLOAT32};
+  r.total_order = is_top_k ? &total_order : op->attrs[TTP_ATTR_SORT_TOTAL_ORDER].ints;
+  r.descending = op->attrs[is_top_k ? TTP_ATTR_TOP_K_LARGEST : TTP_ATTR_SORT_DESCENDING].ints;
+  r.first_total_order = r.total_order[0] != 0;
+  r.first_descending = r.descending[0] != 0;
   char* values = data[op->outputs[0]];
   int32_t* indices = data[op->outputs[1]];
   for (int64_t o = 0; o < outer; o++) {
     for (int64_t j = 0; j < inner; j++) {
-      r.x = xd + (o * n * inner + j) * 4;
+      r.start = o * n * inner + j;
+      r.first = (const char*)data[op->inputs[0]] + r.start * 4;
       int32_t* h = indices + o * k * inner + j;
       for (int64_t p = 0; p < k; p++) h[p * inner] = i32_bits((uint32_t)p);
       heapify(&r, h, inner, k);
