@@ -587,11 +587,7 @@ def _while(lo, mop, xs):
         outs = [ir.Value(t) for t in types]
         lo.poisoned.update(v.id for v in outs)
         return outs
-    op = ir.make_op("while", xs, {"cond": 0, "body": 1}, lo.location, (cond, body))
-    lo.ops.append(op)
-    for v in op.outputs:
-        lo.producer[v.id] = op
-    return op.outputs
+    return _emit_all(lo, "while", xs, (cond, body), cond=0, body=1)
 
 
 def _free_values(block) -> list:
@@ -625,12 +621,7 @@ def _branches(lo, mop, index: ir.Value, blocks) -> list[ir.Value]:
         outs = [ir.Value(t) for t in outs_types]
         lo.poisoned.update(v.id for v in outs)
         return outs
-    op = ir.make_op("case", [index, *operands], {"branches": list(range(len(regions)))}, lo.location,
-                    tuple(regions))
-    lo.ops.append(op)
-    for v in op.outputs:
-        lo.producer[v.id] = op
-    return op.outputs
+    return _emit_all(lo, "case", [index, *operands], tuple(regions), branches=list(range(len(regions))))
 
 
 @lowering("stablehlo.case")
@@ -1213,9 +1204,9 @@ def _multiply(lo, mop, xs):
     return [lo.emit("logical_and" if xs[0].type.dtype == "bool" else "multiply", xs)]
 
 
-def _emit_all(lo: Lowerer, name: str, inputs: list[ir.Value], **attrs) -> list[ir.Value]:
-    """lo.emit for ops with several outputs (sort, top_k): all of them."""
-    op = ir.make_op(name, inputs, attrs, lo.location)
+def _emit_all(lo: Lowerer, name: str, inputs: list[ir.Value], regions: tuple = (), **attrs) -> list[ir.Value]:
+    """lo.emit for ops with several outputs (sort, top_k, while, case): all of them."""
+    op = ir.make_op(name, inputs, attrs, lo.location, regions)
     lo.ops.append(op)
     for v in op.outputs:
         lo.producer[v.id] = op
