@@ -23,7 +23,6 @@ from ..errors import BuildError, BuildWarning
 # MLIR element type -> PJRT_Buffer_Type (the frameworks' view of a tensor)
 PJRT_TYPES = {"i1": 1, "i8": 2, "i16": 3, "i32": 4, "i64": 5, "ui8": 6, "ui16": 7, "ui32": 8, "ui64": 9,
               "f16": 10, "f32": 11, "f64": 12, "bf16": 13}
-DEFAULT_TARGET = "n150"
 # torch_xla names ops by their HLO names ("convert.16") unless asked to record Python frames
 TORCH_XLA_LOCATIONS_HINT = ("(torch_xla names the ops by their HLO names; run with XLA_IR_DEBUG=1 XLA_HLO_DEBUG=1 "
                             "to see each one's Python file, line and aten op)")
@@ -161,11 +160,12 @@ def compile_program(tag: str, fmt: str, code: bytes, options_proto: bytes) -> tu
     from ..compiler import passes
     from ..compiler.pipeline import pipeline_for
     from ..frontends import stablehlo
+    from ..targets import device_target
     from . import custom_compile_options
 
     options = custom_compile_options() if tag == "torch_xla" else {}
     options.update(compile_options_overrides(options_proto))
-    target = str(options.pop("target", None) or os.environ.get("TTPACK_TARGET") or DEFAULT_TARGET)
+    target = str(device_target(options.pop("target", None)))
     chip, opts, given = resolve_target_and_options(target, options)
     context = _context()
     with context:
